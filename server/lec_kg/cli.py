@@ -1,0 +1,64 @@
+"""The `lec-kg` command line: parse arguments, build Settings, hand over to one command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from .config import settings_from_env
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every sub-command."""
+    p = argparse.ArgumentParser(prog="lec-kg", description=__doc__)
+    p.add_argument("--source-dir", type=Path, help="folder holding ontology/, graph/, shapes/")
+    p.add_argument("--base-iri", help="base IRI things and terms are served under")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the validated graph over HTTP (SPARQL 1.1)")
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--data-dir", type=Path, help="store folder (default: user data folder)")
+    serve.add_argument("--memory", action="store_true", help="keep the store in memory only")
+    serve.add_argument("--workers", type=int, help="uvicorn worker processes")
+
+    val = sub.add_parser("validate", help="validate ontology + graph against the shapes")
+    val.add_argument("--format", choices=["text", "json", "turtle"], default="text")
+    val.add_argument("files", nargs="*", type=Path, help="extra data files to validate too")
+
+    query = sub.add_parser("query", help="run a SPARQL query over the shipped graph")
+    query.add_argument("query", help="the query text, or @file.rq")
+    query.add_argument("--format", default="table", help="table, json, csv, tsv, turtle, nt")
+
+    export = sub.add_parser("export", help="write the asserted graph in an RDF format")
+    export.add_argument("--format", default="turtle", help="turtle, nt, nquads, trig, jsonld, xml")
+    export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
+
+    add = sub.add_parser("add", help="validate a file of new facts and add it to the store")
+    add.add_argument("file", type=Path, help="Turtle file with the new facts")
+    add.add_argument("--data-dir", type=Path, help="store folder (default: user data folder)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `lec-kg` console script."""
+    args = build_parser().parse_args(argv)
+    settings = settings_from_env(
+        source_dir=args.source_dir,
+        base_iri=args.base_iri,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        data_dir=getattr(args, "data_dir", None),
+        workers=getattr(args, "workers", None),
+    )
+    if getattr(args, "memory", False):
+        settings = replace(settings, data_dir=None)
+    command = importlib.import_module(f".commands.{args.command}", __package__)
+    return int(command.run(args, settings) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

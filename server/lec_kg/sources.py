@@ -1,0 +1,63 @@
+"""The shipped files: find them, parse them, and say which named graph each goes into.
+
+Data flows one way: files -> load (here) -> validate -> store -> routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rdflib import Graph
+
+from .namespaces import graph_iri
+
+KINDS = ("ontology", "graph", "shapes")
+GRAPH_KIND = {"ontology": "ontology", "graph": "facts", "shapes": "shapes"}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One Turtle file of the project and the named graph it is loaded into."""
+
+    path: Path
+    kind: str  # one of KINDS: the folder it lives in
+    graph_name: str  # <base>graph/<ontology|facts|shapes>/<stem>
+
+
+def discover(source_dir: Path, base_iri: str, kinds: Iterable[str] = KINDS) -> list[SourceFile]:
+    """Every *.ttl file under the given folders, in a stable order."""
+    found = []
+    for kind in kinds:
+        folder = source_dir / kind
+        for path in sorted(folder.glob("*.ttl")):
+            found.append(SourceFile(path, kind, graph_iri(base_iri, GRAPH_KIND[kind], path.stem)))
+    return found
+
+
+def parse(files: Iterable[SourceFile]) -> dict[SourceFile, Graph]:
+    """Parse each file into its own rdflib Graph; a syntax error names the file."""
+    graphs = {}
+    for f in files:
+        g = Graph()
+        try:
+            g.parse(f.path, format="turtle")
+        except Exception as exc:  # rdflib raises several types; all mean "bad file"
+            raise SourceError(f"{f.path}: {exc}") from exc
+        graphs[f] = g
+    return graphs
+
+
+def union(graphs: Iterable[Graph]) -> Graph:
+    """One graph holding every triple of the given graphs."""
+    out = Graph()
+    for g in graphs:
+        for prefix, ns in g.namespaces():
+            out.bind(prefix, ns, override=False)
+        out += g
+    return out
+
+
+class SourceError(ValueError):
+    """A shipped file cannot be read or parsed."""
