@@ -1,0 +1,62 @@
+"""The contract between the HTTP layer (routes) and the engine (store, inference, safety).
+
+Routes depend on this protocol only, so that another store backend slots in behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+QueryForm = Literal["select", "ask", "construct", "describe"]
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """One SPARQL query with its protocol parameters."""
+
+    text: str
+    default_graph_uris: tuple[str, ...] = ()
+    named_graph_uris: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """A query's result, already serialized in the negotiated media type."""
+
+    form: QueryForm
+    body: bytes
+    media_type: str
+    truncated: bool = False  # True when the result-size cap cut the result
+    rows: int | None = None  # solutions or triples returned
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """What an accepted update changed (quads added and removed)."""
+
+    added: int
+    removed: int
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Engine(Protocol):
+    """What the routes need from the store behind them."""
+
+    def is_ready(self) -> bool:
+        """True once the graph is loaded and has passed the shapes."""
+
+    def query_form(self, text: str) -> QueryForm:
+        """Parse the query and say its form; raises QuerySyntaxError / ForbiddenOperation."""
+
+    def query(self, request: QueryRequest, media_type: str) -> QueryResult:
+        """Run a query and serialize its result; raises QueryTimeout, ForbiddenOperation, ..."""
+
+    def update(self, text: str) -> UpdateOutcome:
+        """Apply a SPARQL update, validate the result, commit or roll back (ValidationFailed)."""
+
+    def export(self, media_type: str, graph_name: str | None = None) -> bytes:
+        """The asserted data (never the inferred graph), whole or one named graph."""
+
+    def graph_names(self) -> list[str]:
+        """The named graphs in the store."""

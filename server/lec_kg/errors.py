@@ -1,0 +1,107 @@
+"""Typed errors, each mapped to one HTTP status in one place (`STATUS`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LecKgError(Exception):
+    """Base class: a request or a file that cannot be processed. `detail` says what and where."""
+
+    status = 500
+    title = "internal error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of the error response."""
+        return {"error": self.title, "detail": self.detail, **self.extra}
+
+
+class BadRequest(LecKgError):
+    """The request is malformed (missing or repeated parameter, wrong form)."""
+
+    status = 400
+    title = "bad request"
+
+
+class QuerySyntaxError(BadRequest):
+    """The SPARQL text does not parse; `line` and `column` say where (1-based)."""
+
+    title = "malformed query"
+
+    def __init__(self, detail: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(detail, line=line, column=column)
+        self.line = line
+        self.column = column
+
+
+class ForbiddenOperation(BadRequest):
+    """The request asks for something this service never does (SERVICE, LOAD, remote FROM...)."""
+
+    title = "forbidden operation"
+
+
+class QueryTooComplex(BadRequest):
+    """The query is too long or too deeply nested to be run safely."""
+
+    title = "query too complex"
+
+
+class Unauthorized(LecKgError):
+    """No write token was sent."""
+
+    status = 401
+    title = "unauthorized"
+
+
+class Forbidden(LecKgError):
+    """A write token was sent but it is wrong, or writing is off."""
+
+    status = 403
+    title = "forbidden"
+
+
+class NotAcceptable(LecKgError):
+    """No representation matches the Accept header; `available` lists what there is."""
+
+    status = 406
+    title = "not acceptable"
+
+
+class PayloadTooLarge(LecKgError):
+    """The request body is larger than the configured limit."""
+
+    status = 413
+    title = "payload too large"
+
+
+class UnsupportedMediaType(LecKgError):
+    """The request body's Content-Type is not one this route reads."""
+
+    status = 415
+    title = "unsupported media type"
+
+
+class ValidationFailed(LecKgError):
+    """The data would violate the shapes; `report` holds the findings. Nothing was changed."""
+
+    status = 422
+    title = "validation failed"
+
+
+class QueryTimeout(LecKgError):
+    """The query ran past its deadline and was stopped."""
+
+    status = 503
+    title = "query timeout"
+
+
+class NotReady(LecKgError):
+    """The graph is not loaded or has not passed the shapes yet."""
+
+    status = 503
+    title = "not ready"
