@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rdflib import Graph
+from rdflib import Graph, URIRef
 
 from .namespaces import graph_iri
 
@@ -61,3 +61,21 @@ def union(graphs: Iterable[Graph]) -> Graph:
 
 class SourceError(ValueError):
     """A shipped file cannot be read or parsed."""
+
+
+def rebase(graph: Graph, canonical: str, base: str) -> Graph:
+    """The graph with every IRI under `canonical` moved under `base` (a deployment's own host)."""
+    if base == canonical:
+        return graph
+
+    def move(term):
+        if isinstance(term, URIRef) and str(term).startswith(canonical):
+            return URIRef(base + str(term)[len(canonical) :])
+        return term
+
+    out = Graph()
+    for prefix, ns in graph.namespaces():
+        out.bind(prefix, move(URIRef(ns)), override=True)
+    for s, p, o in graph:
+        out.add((move(s), move(p), move(o)))
+    return out
