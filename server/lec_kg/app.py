@@ -1,0 +1,150 @@
+"""The app factory: `create_app(settings, engine)` wires routers, middleware and error handlers.
+
+No module-level app, store or settings: everything hangs off `app.state` of the app built here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+
+from . import __version__
+from .auth import challenge
+from .config import Settings
+from .engine_api import Engine
+from .errors import LecKgError, Unauthorized
+from .limits import BodyLimitMiddleware
+from .observability import REQUEST_ID_HEADER, Metrics, ObservabilityMiddleware, request_id_of
+from .routes import ops, sparql
+from .routes.deps import store_quads
+
+LOG = logging.getLogger("lec_kg.app")
+DESCRIPTION = (
+    "An open knowledge graph of international law-enforcement cooperation, served over the "
+    "SPARQL 1.1 Protocol at `/sparql`. Reads are open; updates need "
+    "`Authorization: Bearer <token>`."
+)
+
+
+class JSONUTF8Response(JSONResponse):
+    """JSON with an explicit charset, like every other reply of the service."""
+
+    media_type = "application/json; charset=utf-8"
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """A new app serving `engine`; without one, the engine is built in the background."""
+    app = FastAPI(
+        title="lec-kg",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        default_response_class=JSONUTF8Response,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.engine_error = None  # why the engine could not be built, if it could not
+    app.state.metrics = Metrics()
+    app.state.metrics.watch_store(lambda: store_quads(app), lambda: _is_ready(app))
+
+    app.add_exception_handler(LecKgError, _lec_kg_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _request_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+    app.include_router(ops.router)
+    app.include_router(sparql.router)
+    # Later routers slot in here, one per concern: validate, facts, id, void, reconcile,
+    # as-of, risks.
+
+    # Added innermost first: the body limit runs inside CORS, which runs inside observability.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST"],
+        allow_headers=["Accept", "Content-Type"],  # no Authorization: no cross-origin writes
+        expose_headers=[REQUEST_ID_HEADER, "X-LEC-Truncated"],
+        allow_credentials=False,
+        max_age=600,
+    )
+    app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def _is_ready(app: FastAPI) -> bool:
+    engine = app.state.engine
+    return engine is not None and engine.is_ready()
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build the engine in a background thread when none was given, so /health answers at once."""
+    if app.state.engine is None:
+        threading.Thread(target=_build_engine, args=(app,), name="lec-kg-load", daemon=True).start()
+    yield
+
+
+def _build_engine(app: FastAPI) -> None:
+    """Load and validate the graph; on failure /ready says why and stays 503."""
+    from .engine import build_engine  # imported late: the engine module is heavy
+    from .validation import load_validator
+
+    settings: Settings = app.state.settings
+    try:
+        app.state.engine = build_engine(settings, load_validator(settings))
+    except LecKgError as exc:
+        LOG.error("the graph was not loaded: %s", exc.detail)
+        app.state.engine_error = exc.to_dict()
+    except Exception as exc:  # any failure must show on /ready, not kill the thread silently
+        LOG.exception("the graph was not loaded")
+        app.state.engine_error = {"error": "load failed", "detail": str(exc)}
+
+
+async def _lec_kg_error(request: Request, exc: Exception) -> JSONResponse:
+    """Every typed error: its status, its JSON body, and the auth challenge with a 401."""
+    assert isinstance(exc, LecKgError)
+    headers = challenge() if isinstance(exc, Unauthorized) else None
+    return JSONUTF8Response(exc.to_dict(), status_code=exc.status, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Routing errors (404, 405) in the same JSON shape as the typed errors."""
+    assert isinstance(exc, StarletteHTTPException)
+    body: dict[str, Any] = {"error": _title(exc.status_code), "detail": str(exc.detail)}
+    return JSONUTF8Response(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _request_error(request: Request, exc: Exception) -> JSONResponse:
+    """A parameter FastAPI could not read: a 400 (422 is kept for data that fails the shapes)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+    )
+    return JSONUTF8Response({"error": "bad request", "detail": detail}, status_code=400)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """Anything else: a 500 that names the request id; the traceback goes to the log only."""
+    request_id = request_id_of(request.scope)
+    LOG.error("unhandled error, request_id=%s", request_id, exc_info=exc)
+    body = {"error": "internal error", "detail": f"the server failed; request id {request_id}"}
+    return JSONUTF8Response(body, status_code=500)
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return "error"

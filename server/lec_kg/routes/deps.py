@@ -1,0 +1,52 @@
+"""What route handlers take from the app: settings, metrics and the engine once it is ready."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from fastapi import FastAPI, Request
+
+from ..config import Settings
+from ..engine_api import Engine, QueryRequest
+from ..errors import NotReady
+from ..observability import Metrics
+
+COUNT_QUADS = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
+JSON_RESULTS = "application/sparql-results+json"
+
+
+def settings_of(request: Request) -> Settings:
+    """The settings the app was built with."""
+    return request.app.state.settings
+
+
+def metrics_of(request: Request) -> Metrics:
+    """The app's metrics."""
+    return request.app.state.metrics
+
+
+def ready_engine(request: Request) -> Engine:
+    """The engine, or 503 while the graph is not loaded or has not passed the shapes."""
+    engine = request.app.state.engine
+    if engine is None or not engine.is_ready():
+        raise NotReady("the graph is not loaded or has not passed the shapes yet; see /ready")
+    return engine
+
+
+def select_values(engine: Engine, query: str) -> list[dict[str, str]]:
+    """Run a SELECT through the engine and return its bindings as {variable: lexical value}."""
+    result = engine.query(QueryRequest(query), JSON_RESULTS)
+    rows = json.loads(result.body)["results"]["bindings"]
+    return [{k: v["value"] for k, v in row.items()} for row in rows]
+
+
+def store_quads(app: FastAPI) -> float:
+    """Quads in the store's named graphs (NaN when the engine is not ready or cannot say)."""
+    engine = app.state.engine
+    if engine is None or not engine.is_ready():
+        return math.nan
+    try:
+        return float(select_values(engine, COUNT_QUADS)[0]["n"])
+    except Exception:  # a scrape must never fail because the count failed
+        return math.nan

@@ -1,0 +1,285 @@
+"""The SPARQL 1.1 Protocol at /sparql: the three ways to send a query, the dataset parameters, and
+every refusal (status, message, and a store left as it was)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from urllib.parse import urlencode
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lec_kg.app import create_app
+from tests.http_support import PREFIXES, count, parse_results
+
+SELECT = PREFIXES + "SELECT ?label WHERE { lec:Actor rdfs:label ?label }"
+ONTOLOGY_GRAPH = "https://w3id.org/lec-kg/graph/ontology/lec"
+VOCABULARIES_GRAPH = "https://w3id.org/lec-kg/graph/ontology/vocabularies"
+COUNT_DEFAULT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+GRAPHS_SEEN = "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } } ORDER BY ?g"
+JSON = {"Accept": "application/sparql-results+json"}
+
+
+def rows(reply) -> list[dict[str, str]]:
+    assert reply.status_code == 200, reply.text
+    return parse_results(reply.content, "application/sparql-results+json")
+
+
+def test_get_post_form_and_post_direct_answer_alike(client) -> None:
+    """GET ?query=, POST form query= and POST application/sparql-query give the same result."""
+    by_get = rows(client.get("/sparql", params={"query": SELECT}, headers=JSON))
+    by_form = rows(client.post("/sparql", data={"query": SELECT}, headers=JSON))
+    by_body = rows(
+        client.post(
+            "/sparql",
+            content=SELECT.encode("utf-8"),
+            headers={**JSON, "Content-Type": "application/sparql-query; charset=utf-8"},
+        )
+    )
+    assert by_get == by_form == by_body == [{"label": "actor"}]
+
+
+def test_default_graph_uri_is_honoured_and_repeatable(client) -> None:
+    """default-graph-uri makes the default graph that graph (or the merge of several)."""
+    in_ontology = count(
+        client, f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{ONTOLOGY_GRAPH}> {{ ?s ?p ?o }} }}"
+    )
+    in_vocab = count(
+        client, f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{VOCABULARIES_GRAPH}> {{ ?s ?p ?o }} }}"
+    )
+    assert in_ontology > 0 and in_vocab > 0
+
+    def n(params) -> int:
+        return int(rows(client.get("/sparql", params=params, headers=JSON))[0]["n"])
+
+    assert n({"query": COUNT_DEFAULT, "default-graph-uri": ONTOLOGY_GRAPH}) == in_ontology
+    both = [
+        ("query", COUNT_DEFAULT),
+        ("default-graph-uri", ONTOLOGY_GRAPH),
+        ("default-graph-uri", VOCABULARIES_GRAPH),
+    ]
+    assert n(both) == in_ontology + in_vocab
+    # the same through a form body and through the URL of a direct POST
+    form = client.post(
+        "/sparql", data={"query": COUNT_DEFAULT, "default-graph-uri": ONTOLOGY_GRAPH}, headers=JSON
+    )
+    assert int(rows(form)[0]["n"]) == in_ontology
+    direct = client.post(
+        "/sparql",
+        params={"default-graph-uri": VOCABULARIES_GRAPH},
+        content=COUNT_DEFAULT,
+        headers={**JSON, "Content-Type": "application/sparql-query"},
+    )
+    assert int(rows(direct)[0]["n"]) == in_vocab
+
+
+def test_named_graph_uri_limits_the_named_graphs(client) -> None:
+    """named-graph-uri (repeatable) says which graphs GRAPH ?g can see."""
+    one = rows(
+        client.get(
+            "/sparql",
+            params={"query": GRAPHS_SEEN, "named-graph-uri": ONTOLOGY_GRAPH},
+            headers=JSON,
+        )
+    )
+    assert one == [{"g": ONTOLOGY_GRAPH}]
+    two = rows(
+        client.get(
+            "/sparql",
+            params=[
+                ("query", GRAPHS_SEEN),
+                ("named-graph-uri", ONTOLOGY_GRAPH),
+                ("named-graph-uri", VOCABULARIES_GRAPH),
+            ],
+            headers=JSON,
+        )
+    )
+    assert two == [{"g": ONTOLOGY_GRAPH}, {"g": VOCABULARIES_GRAPH}]
+
+
+# (description, request keyword arguments, expected status, words the message must contain)
+REFUSALS = [
+    (
+        "two query parameters by GET",
+        {"method": "GET", "params": [("query", SELECT), ("query", SELECT)]},
+        400,
+        "2 query parameters",
+    ),
+    (
+        "two query fields in a form",
+        {
+            "method": "POST",
+            "content": urlencode([("query", SELECT)] * 2),
+            "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+        },
+        400,
+        "2 query parameters",
+    ),
+    (
+        "query in the URL and in the form",
+        {"method": "POST", "params": {"query": SELECT}, "data": {"query": SELECT}},
+        400,
+        "2 query parameters",
+    ),
+    (
+        "query in the URL and as the body",
+        {
+            "method": "POST",
+            "params": {"query": SELECT},
+            "content": SELECT,
+            "headers": {"Content-Type": "application/sparql-query"},
+        },
+        400,
+        "request body",
+    ),
+    (
+        "no query, only a dataset",
+        {"method": "GET", "params": {"default-graph-uri": ONTOLOGY_GRAPH}},
+        400,
+        "query parameter is missing",
+    ),
+    (
+        "form without a query",
+        {"method": "POST", "data": {"default-graph-uri": ONTOLOGY_GRAPH}},
+        400,
+        "query parameter is missing",
+    ),
+    ("empty query", {"method": "GET", "params": {"query": "  "}}, 400, "empty"),
+    (
+        "query and update together",
+        {"method": "POST", "data": {"query": SELECT, "update": "CLEAR ALL"}},
+        400,
+        "not both",
+    ),
+    ("update by GET", {"method": "GET", "params": {"update": "CLEAR ALL"}}, 400, "POST"),
+    (
+        "using-graph-uri with a query",
+        {"method": "GET", "params": {"query": SELECT, "using-graph-uri": ONTOLOGY_GRAPH}},
+        400,
+        "using-graph-uri",
+    ),
+    (
+        "text/plain body",
+        {"method": "POST", "content": SELECT, "headers": {"Content-Type": "text/plain"}},
+        415,
+        "not text/plain",
+    ),
+    (
+        "JSON body",
+        {
+            "method": "POST",
+            "content": '{"query": "ASK {}"}',
+            "headers": {"Content-Type": "application/json"},
+        },
+        415,
+        "application/sparql-query",
+    ),
+    (
+        "body without Content-Type",
+        {"method": "POST", "content": SELECT},
+        415,
+        "without Content-Type",
+    ),
+    (
+        "form that is not UTF-8",
+        {
+            "method": "POST",
+            "content": b"query=%FF%FE",
+            "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+        },
+        400,
+        "UTF-8",
+    ),
+    (
+        "body that is not UTF-8",
+        {
+            "method": "POST",
+            "content": b"ASK {} \xff",
+            "headers": {"Content-Type": "application/sparql-query"},
+        },
+        400,
+        "not UTF-8",
+    ),
+    (
+        "update sent as a query",
+        {"method": "GET", "params": {"query": "CLEAR ALL"}},
+        400,
+        "SPARQL Update",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "kwargs", "status", "words"), REFUSALS, ids=[r[0] for r in REFUSALS]
+)
+def test_refusals_say_why_and_change_nothing(client, what, kwargs, status, words) -> None:
+    """Each malformed request gets its status and a message that says what is wrong."""
+    before = count(client)
+    kwargs = dict(kwargs)
+    reply = client.request(kwargs.pop("method"), "/sparql", **kwargs)
+    assert reply.status_code == status, reply.text
+    body = reply.json()
+    assert words in body["detail"], body
+    assert "Traceback" not in reply.text
+    assert reply.headers["content-type"] == "application/json; charset=utf-8"
+    assert count(client) == before
+
+
+def test_malformed_query_gives_the_parser_message_line_and_column(client) -> None:
+    """A syntax error is a 400 carrying the parser's message and where it is (1-based)."""
+    query = "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\nSELECT ?s\n"
+    query += "WHERE { ?s rdfs:label ?l ."
+    reply = client.get("/sparql", params={"query": query})
+    assert reply.status_code == 400
+    body = reply.json()
+    assert body["error"] == "malformed query"
+    assert body["line"] == 3
+    assert isinstance(body["column"], int) and body["column"] >= 1
+    assert body["detail"]
+
+
+@pytest.fixture
+def small_client(settings, engine):
+    """An app whose body limit is 512 bytes."""
+    app = create_app(replace(settings, max_body_bytes=512), engine)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_body_over_the_limit_is_413_by_content_length(small_client) -> None:
+    """A declared Content-Length over the limit is refused before the body is read."""
+    before = count(small_client)
+    big = SELECT + "\n#" + "x" * 1000
+    reply = small_client.post(
+        "/sparql", content=big, headers={"Content-Type": "application/sparql-query"}
+    )
+    assert reply.status_code == 413
+    assert reply.json()["error"] == "payload too large"
+    assert "512 bytes" in reply.json()["detail"]
+    assert count(small_client) == before
+
+
+def test_body_over_the_limit_is_413_when_streamed(small_client) -> None:
+    """A chunked body (no Content-Length) is counted as it arrives and refused past the limit."""
+    before = count(small_client)
+
+    def chunks():
+        yield b"update=INSERT+DATA+%7B+%3Chttp%3A%2F%2Fex.org%2Fs%3E+"
+        yield b"%3Chttp%3A%2F%2Fex.org%2Fp%3E+%22"
+        for _ in range(20):
+            yield b"x" * 100
+        yield b"%22+%7D"
+
+    reply = small_client.post(
+        "/sparql", content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert reply.status_code == 413
+    assert reply.json()["error"] == "payload too large"
+    assert count(small_client) == before
+
+
+def test_service_description_is_not_confused_with_a_missing_query(client) -> None:
+    """GET /sparql without protocol parameters is the service description, not a 400."""
+    reply = client.get("/sparql", headers={"Accept": "text/turtle"})
+    assert reply.status_code == 200
+    assert reply.headers["content-type"] == "text/turtle; charset=utf-8"

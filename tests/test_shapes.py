@@ -1,0 +1,190 @@
+"""The shapes: every shape has a conforming and a violating fixture, and the shipped graph passes.
+
+Fixtures live in tests/fixtures/shapes/: `base.ttl` (a report and two states) is loaded with each.
+`valid/*.ttl` must give no finding at all; its `# covers:` line names the node shapes it exercises.
+`invalid/<Shape>.ttl` has exactly one defect; its header says which shape, focus node (`_:` for a
+blank node) and path (`-` for none) must fire, at which severity, and nothing else may fire.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+from rdflib import RDF, RDFS, BNode, Graph, URIRef
+from rdflib.namespace import SH
+
+from lec_kg.config import Settings
+from lec_kg.validation import LECSH, ValidationReport, Validator, load_data, load_validator
+
+from .support import ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "shapes"
+VALID = sorted((FIXTURES / "valid").glob("*.ttl"))
+INVALID = sorted((FIXTURES / "invalid").glob("*.ttl"))
+
+
+@cache
+def settings() -> Settings:
+    return Settings(source_dir=ROOT, data_dir=None)
+
+
+@cache
+def validator() -> Validator:
+    return load_validator(settings())
+
+
+@cache
+def shapes_graph() -> Graph:
+    g = Graph()
+    for path in sorted((ROOT / "shapes").glob("*.ttl")):
+        g.parse(path, format="turtle")
+    return g
+
+
+@cache
+def ontology_graph() -> Graph:
+    g = Graph()
+    for path in sorted((ROOT / "ontology").glob("*.ttl")):
+        g.parse(path, format="turtle")
+    return g
+
+
+def header(path: Path) -> dict[str, str]:
+    """The `# key: value` lines at the top of a fixture."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        key, sep, value = line[1:].partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def validate_fixture(path: Path, submission: bool | None = None) -> tuple[Graph, ValidationReport]:
+    data = Graph().parse(FIXTURES / "base.ttl", format="turtle")
+    data.parse(path, format="turtle")
+    if submission is None:
+        submission = header(path).get("submission") == "true"
+    return data, validator().validate(data, submission=submission)
+
+
+def named_shapes() -> set[URIRef]:
+    g = shapes_graph()
+    kinds = set(g.subjects(RDF.type, SH.NodeShape)) | set(g.subjects(RDF.type, SH.PropertyShape))
+    return {s for s in kinds if isinstance(s, URIRef)}
+
+
+def firing_shapes() -> set[URIRef]:
+    """Named shapes that can themselves be the source of a finding: every property shape, and
+    every node shape with a constraint of its own (not just sh:property links)."""
+    g = shapes_graph()
+    bookkeeping = {RDF.type, SH.property, SH.targetClass, SH.target, SH.targetSubjectsOf,
+                   SH.targetObjectsOf, SH.targetNode, SH.severity, SH.message, RDFS.label,
+                   RDFS.comment, LECSH.submissionOnly}
+    out = set()
+    for s in named_shapes():
+        if (s, RDF.type, SH.PropertyShape) in g:
+            out.add(s)
+        elif any(p not in bookkeeping for p in g.predicates(s)):
+            out.add(s)
+    return out
+
+
+def test_every_shape_is_named_and_documented():
+    g = shapes_graph()
+    assert not [s for s in g.subjects(SH.property, None) if isinstance(s, BNode)]
+    for prop in g.subjects(RDF.type, SH.PropertyShape):
+        assert isinstance(prop, URIRef), prop
+        for p in (SH.path, SH.name, SH.description, SH.severity, SH.message):
+            assert g.value(prop, p) is not None, f"{prop} lacks {p}"
+        assert any(m.language == "en" for m in g.objects(prop, SH.message)), prop
+        node_shape = next(iter(g.subjects(SH.property, prop)), None)
+        if node_shape is None:  # a property shape with its own target, named after its class
+            assert g.value(prop, SH.target) is not None, f"{prop} has no node shape, no target"
+            node_shape = URIRef(str(prop).rsplit("-", 1)[0])
+            assert (node_shape, RDF.type, SH.NodeShape) in g, f"{prop}: no node shape {node_shape}"
+        assert str(prop).startswith(f"{node_shape}-"), f"{prop} is not named {node_shape}-<prop>"
+    for node in g.subjects(RDF.type, SH.NodeShape):
+        assert isinstance(node, URIRef) and str(node).endswith("Shape"), node
+
+
+def test_fixture_suite_is_complete():
+    """Every firing shape has an invalid fixture named after it, every node shape a valid one;
+    the fixtures found are at least as many as the shapes that can fire (the suite cannot
+    shrink in silence)."""
+    firing = firing_shapes()
+    assert len(firing) >= 80
+    expected = {URIRef(header(p)["shape"]) for p in INVALID}
+    assert firing - expected == set(), "shapes without an invalid fixture"
+    assert expected - named_shapes() == set(), "fixtures naming unknown shapes"
+    assert len(VALID) + len(INVALID) >= len(firing)
+    covered = {c for p in VALID for c in header(p)["covers"].split()}
+    node_shapes = {str(s).split("#")[1] for s in named_shapes()} - {
+        str(s).split("#")[1] for s in shapes_graph().subjects(RDF.type, SH.PropertyShape)
+    }
+    assert node_shapes - covered == set(), "node shapes without a valid fixture"
+
+
+def test_base_fixture_conforms():
+    data = Graph().parse(FIXTURES / "base.ttl", format="turtle")
+    report = validator().validate(data, submission=True)
+    assert report.findings == ()
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
+def test_valid_fixture(path: Path):
+    data, report = validate_fixture(path)
+    assert report.findings == (), report.to_text()
+    # the node shapes it claims to cover have targets in it (checked for sh:targetClass shapes)
+    g, ont = shapes_graph(), ontology_graph()
+    for name in header(path)["covers"].split():
+        for cls in g.objects(LECSH[name], SH.targetClass):
+            classes = set(ont.transitive_subjects(RDFS.subClassOf, cls)) | {cls}
+            assert any((None, RDF.type, c) in data for c in classes), f"{name}: no {cls} in fixture"
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
+def test_invalid_fixture(path: Path):
+    expect = header(path)
+    _, report = validate_fixture(path)
+    assert len(report.findings) == 1, report.to_text()
+    finding = report.findings[0]
+    assert finding.shape == expect["shape"]
+    assert finding.severity == expect["severity"]
+    assert finding.path == (None if expect["path"] == "-" else expect["path"])
+    if expect["focus"] == "_:":
+        assert isinstance(finding.focus, BNode)
+    else:
+        assert finding.focus == URIRef(expect["focus"])
+    assert finding.message and "{" not in finding.message  # placeholders were filled in
+    assert report.conforms is (expect["severity"] != "Violation")
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in INVALID if header(p).get("submission") == "true"], ids=lambda p: p.stem
+)
+def test_submission_rules_apply_only_to_submissions(path: Path):
+    _, report = validate_fixture(path, submission=False)
+    assert report.findings == ()
+
+
+def test_extradition_treaty_is_an_instrument():
+    """sh:class lec:Instrument follows the ontology's subclasses (ExtraditionTreaty < Treaty)."""
+    path = FIXTURES / "valid" / "events.ttl"
+    data = Graph().parse(FIXTURES / "base.ttl").parse(path)
+    iri = URIRef("https://w3id.org/lec-kg/id/instrument/fixture-agreement")
+    data.remove((iri, RDF.type, None))
+    data.add((iri, RDF.type, URIRef("https://w3id.org/lec-kg/ontology#ExtraditionTreaty")))
+    report = validator().validate(data)
+    assert [f.shape for f in report.findings] == [
+        "https://w3id.org/lec-kg/shapes#ExtraditionTreatyShape-safeguard"
+    ]
+
+
+def test_shipped_graph_has_no_violation():
+    data, source_of = load_data(settings())
+    report = validator().validate(data, source_of=source_of)
+    assert report.of_severity("Violation") == [], report.to_text()
