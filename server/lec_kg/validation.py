@@ -18,6 +18,7 @@ from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, SH, XSD
 from rdflib.term import Node
 
+from . import sparql_targets
 from .config import Settings
 from .namespaces import LEC
 from .sources import SourceError, discover
@@ -150,14 +151,16 @@ class Validator:
     Built once (at start-up); `validate` may be called many times. The ontology's skeleton (its
     declarations, class and property hierarchy and code-list membership, not its labels and
     definitions) is mixed into each data graph (pySHACL's ont_graph), so sh:class and
-    sh:targetClass follow rdfs:subClassOf without computing an RDFS closure. Submission-only shapes are switched off with
+    sh:targetClass follow rdfs:subClassOf without computing an RDFS closure. SPARQL targets are
+    selected with Oxigraph (see `sparql_targets`); they pick out only the nodes a SPARQL
+    constraint must look at, since pySHACL runs such a constraint once per focus node. Submission-only shapes are switched off with
     sh:deactivated in a private copy of the shapes unless a submission is validated.
     """
 
     def __init__(self, shapes: Graph, ontology: Graph) -> None:
         self._ontology = _skeleton(ontology)
-        self._shapes_for_submissions = shapes
-        self._shapes = _without_submission_rules(shapes)
+        self._shapes_for_submissions, self._targets = sparql_targets.split(shapes)
+        self._shapes = _without_submission_rules(self._shapes_for_submissions)
 
     def validate(
         self,
@@ -168,6 +171,7 @@ class Validator:
     ) -> ValidationReport:
         """Validate `data`; `source_of` maps nodes to the file they came from."""
         shapes = self._shapes_for_submissions if submission else self._shapes
+        shapes = sparql_targets.with_target_nodes(shapes, self._targets, (data, self._ontology))
         _, results, _ = pyshacl.validate(
             data,
             shacl_graph=shapes,
