@@ -31,13 +31,9 @@ LEC_KG = Path(sys.executable).with_name("lec-kg")
 
 def build(settings: Settings) -> Engine:
     """The real engine for these settings."""
-    try:  # TEMPORARY until lec_kg.engine lands
-        from lec_kg.engine import build_engine
-        from lec_kg.validation import load_validator
-    except ImportError:
-        from tests.support_engine import FakeEngine
+    from lec_kg.engine import build_engine
+    from lec_kg.validation import load_validator
 
-        return FakeEngine(settings.source_dir, settings.base_iri)
     return build_engine(settings, load_validator(settings))
 
 
@@ -48,15 +44,21 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def engine(settings: Settings) -> Engine:
+def engine(settings: Settings) -> Iterator[Engine]:
     """The shipped graph, loaded and validated once per session; read-only tests share it."""
-    return build(settings)
+    built = build(settings)
+    assert built.is_ready(), getattr(built, "not_ready_reason", "not ready")
+    yield built
+    built.close()
 
 
 @pytest.fixture(scope="module")
-def write_engine(settings: Settings) -> Engine:
+def write_engine(settings: Settings) -> Iterator[Engine]:
     """An engine of its own for a module of tests that write."""
-    return build(settings)
+    built = build(settings)
+    assert built.is_ready(), getattr(built, "not_ready_reason", "not ready")
+    yield built
+    built.close()
 
 
 @pytest.fixture
@@ -115,13 +117,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     log = tmp_path_factory.mktemp("live") / "serve.log"
     env = {**os.environ, "LEC_KG_WRITE_TOKEN": TOKEN}
     with log.open("wb") as sink:
-        command = [str(LEC_KG)]
-        try:  # TEMPORARY until lec_kg.engine lands
-            import lec_kg.engine  # noqa: F401
-        except ImportError:
-            command = [sys.executable, str(ROOT / "tests" / "support_engine.py")]
         process = subprocess.Popen(
-            [*command, "--source-dir", str(ROOT), "serve", "--memory", "--port", str(port)],
+            [str(LEC_KG), "--source-dir", str(ROOT), "serve", "--memory", "--port", str(port)],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=env,

@@ -16,6 +16,10 @@ PREFIXES = (
     "PREFIX dcterms: <http://purl.org/dc/terms/>\n"
 )
 COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
+INFERRED_GRAPH = "https://w3id.org/lec-kg/graph/inferred"
+COUNT_ASSERTED = (
+    f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH ?g {{ ?s ?p ?o }} FILTER(?g != <{INFERRED_GRAPH}>) }}"
+)
 RESULT_FORMAT = {
     "application/sparql-results+json": ox.QueryResultsFormat.JSON,
     "application/json": ox.QueryResultsFormat.JSON,

@@ -127,7 +127,7 @@ def test_export_writes_asserted_data_only(home, capsysbinary, fmt) -> None:
         "jsonld": "application/ld+json",
         "xml": "application/rdf+xml",
     }[fmt]
-    if fmt in ("nquads", "trig"):
+    if fmt in ("nquads", "trig", "jsonld"):  # JSON-LD keeps the named graphs too
         exported = Dataset()
         exported.parse(target, format=RDFLIB_FORMAT[mtype])
         triples = {(s, p, o) for s, p, o, _ in exported.quads()}

@@ -14,6 +14,7 @@ from SPARQLWrapper import JSON, POST, TURTLE, XML, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import Unauthorized
 
 from tests.conftest import TOKEN
+from tests.http_support import COUNT_ASSERTED as COUNT
 from tests.http_support import LEC, PREFIXES, media_type, parse_graph
 from tests.test_http_update import PLACE, insert_place
 
@@ -21,7 +22,6 @@ SELECT = PREFIXES + "SELECT ?label WHERE { lec:Actor rdfs:label ?label }"
 ASK = PREFIXES + 'ASK { lec:Actor rdfs:label "actor"@en }'
 CONSTRUCT = PREFIXES + "CONSTRUCT { lec:Actor rdfs:label ?l } WHERE { lec:Actor rdfs:label ?l }"
 ACTOR_LABEL = (URIRef(LEC + "Actor"), RDFS.label, Literal("actor", lang="en"))
-COUNT = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
 
 
 def count(live) -> int:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from lec_kg.app import create_app
 from tests.conftest import TOKEN
-from tests.http_support import PREFIXES, ask, count
+from tests.http_support import COUNT_ASSERTED, PREFIXES, ask, count
 
 GRAPH = "https://w3id.org/lec-kg/graph/submitted/http-test"
 REPORT = "https://w3id.org/lec-kg/id/document/merics-china-monitor-2017-01-18"
@@ -41,14 +41,14 @@ def exists(client, slug: str) -> bool:
 
 def test_valid_update_with_the_token_round_trips(write_client) -> None:
     """A valid INSERT with the token is applied, counted, and can be queried back."""
-    before = count(write_client)
+    before = count(write_client, COUNT_ASSERTED)
     reply = write_client.post("/sparql", data={"update": insert_place("form")}, headers=AUTH)
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"] == "application/json; charset=utf-8"
     outcome = reply.json()
     assert outcome["added"] > 0 and outcome["removed"] == 0
     assert exists(write_client, "form")
-    assert count(write_client) == before + outcome["added"]
+    assert count(write_client, COUNT_ASSERTED) == before + outcome["added"]
 
 
 def test_direct_sparql_update_body_is_accepted(write_client) -> None:
@@ -152,12 +152,14 @@ def test_malformed_update_is_400_with_line_and_column(write_client) -> None:
     """A syntax error in an update is a 400 with the parser's position."""
     before = count(write_client)
     reply = write_client.post(
-        "/sparql", data={"update": "INSERT DATA {\n <a:b> <a:c> "}, headers=AUTH
+        "/sparql",
+        data={"update": "INSERT DATA {\n <a:b> <a:c> <a:d> .\n <a:b> <a:c> \n}"},
+        headers=AUTH,
     )
     assert reply.status_code == 400
     body = reply.json()
     assert body["error"] == "malformed query"
-    assert body["line"] == 2
+    assert body["line"] == 4
     assert count(write_client) == before
 
 

@@ -8,6 +8,7 @@ blank node) and path (`-` for none) must fire, at which severity, and nothing el
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 
@@ -81,14 +82,25 @@ def firing_shapes() -> set[URIRef]:
     """Named shapes that can themselves be the source of a finding: every property shape, and
     every node shape with a constraint of its own (not just sh:property links)."""
     g = shapes_graph()
-    bookkeeping = {RDF.type, SH.property, SH.targetClass, SH.target, SH.targetSubjectsOf,
-                   SH.targetObjectsOf, SH.targetNode, SH.severity, SH.message, RDFS.label,
-                   RDFS.comment, LECSH.submissionOnly}
+    bookkeeping = {
+        RDF.type,
+        SH.property,
+        SH.targetClass,
+        SH.target,
+        SH.targetSubjectsOf,
+        SH.targetObjectsOf,
+        SH.targetNode,
+        SH.severity,
+        SH.message,
+        RDFS.label,
+        RDFS.comment,
+        LECSH.submissionOnly,
+    }
     out = set()
     for s in named_shapes():
-        if (s, RDF.type, SH.PropertyShape) in g:
-            out.add(s)
-        elif any(p not in bookkeeping for p in g.predicates(s)):
+        if (s, RDF.type, SH.PropertyShape) in g or any(
+            p not in bookkeeping for p in g.predicates(s)
+        ):
             out.add(s)
     return out
 
@@ -188,3 +200,71 @@ def test_shipped_graph_has_no_violation():
     data, source_of = load_data(settings())
     report = validator().validate(data, source_of=source_of)
     assert report.of_severity("Violation") == [], report.to_text()
+
+
+ORDER = "https://w3id.org/lec-kg/shapes#InstrumentShape-lifecycleOrder"
+STEP = "https://w3id.org/lec-kg/id/step/fixture-treaty-"
+
+
+@pytest.mark.parametrize(
+    ("signed", "ratified", "in_force", "late_step"),
+    [
+        ('"2015-07"^^xsd:gYearMonth', '"2015"^^xsd:gYear', '"2015-07-17"^^xsd:date', None),
+        ('"2015-07-10"^^xsd:date', '"2015-06"^^xsd:gYearMonth', '"2016"^^xsd:gYear', "ratified"),
+        ('"2007-03"^^xsd:gYearMonth', '"2015"^^xsd:gYear', '"2015-06-30"^^xsd:date', None),
+        (
+            '"2007-03"^^xsd:gYearMonth',
+            '"2015-08"^^xsd:gYearMonth',
+            '"2015-07-17"^^xsd:date',
+            "in-force",
+        ),
+        ('"2016"^^xsd:gYear', '"2017"^^xsd:gYear', '"2017"^^xsd:gYear', None),
+        ('"2018"^^xsd:gYear', '"2015"^^xsd:gYear', '"2019"^^xsd:gYear', "ratified"),
+    ],
+)
+def test_lifecycle_order_compares_the_shared_prefix(signed, ratified, in_force, late_step):
+    """Dates of different precision are compared on the prefix both share."""
+    text = (FIXTURES / "valid" / "instruments.ttl").read_text(encoding="utf-8")
+    text = text.replace('"2007-03"^^xsd:gYearMonth', signed)
+    text = text.replace('lec:date "2015"^^xsd:gYear', f"lec:date {ratified}")
+    text = text.replace('"2015-07-17"^^xsd:date', in_force)
+    data = Graph().parse(FIXTURES / "base.ttl").parse(data=text, format="turtle")
+    findings = [f for f in validator().validate(data).findings if f.shape == ORDER]
+    if late_step is None:
+        assert findings == []
+    else:
+        assert [str(f.value) for f in findings] == [STEP + late_step]
+        assert "out of order" in findings[0].message
+
+
+def test_convention_ratified_after_entry_into_force_is_in_order():
+    """A party may ratify a multilateral convention after it entered into force."""
+    text = (FIXTURES / "valid" / "instruments.ttl").read_text(encoding="utf-8")
+    text = text.replace("a lec:ExtraditionTreaty ;", "a lec:Convention ;")
+    text = text.replace('lec:date "2015"^^xsd:gYear', 'lec:date "2016"^^xsd:gYear')
+    data = Graph().parse(FIXTURES / "base.ttl").parse(data=text, format="turtle")
+    assert [f for f in validator().validate(data).findings if f.shape == ORDER] == []
+    # the same dates on a bilateral treaty are out of order
+    text = text.replace("a lec:Convention ;", "a lec:ExtraditionTreaty ;")
+    data = Graph().parse(FIXTURES / "base.ttl").parse(data=text, format="turtle")
+    assert [f.shape for f in validator().validate(data).findings] == [ORDER]
+
+
+def test_validation_leaves_the_data_graph_alone():
+    data = Graph().parse(FIXTURES / "base.ttl").parse(FIXTURES / "valid" / "events.ttl")
+    before = set(data)
+    validator().validate(data)
+    validator().validate(data, submission=True)
+    assert set(data) == before
+
+
+def test_report_renderings_agree():
+    _, report = validate_fixture(FIXTURES / "invalid" / "SourcePassageShape-pageInDocument.ttl")
+    (finding,) = report.findings
+    assert finding.context and finding.context.startswith("lec:evidence of https://")
+    assert "Page 12 does not exist" in finding.message
+    body = json.loads(report.to_json())
+    assert body["findings"][0]["shape"] == finding.shape
+    g = report.to_graph()
+    assert (None, SH.sourceShape, URIRef(finding.shape)) in g
+    assert "[lecsh:SourcePassageShape-pageInDocument]" in report.to_text()

@@ -49,9 +49,7 @@ def with_target_nodes(
 ) -> Graph:
     """A copy of `shapes` where each SPARQL target's shape gets the nodes it selects in `data`."""
     store = ox.Store()
-    store.bulk_extend(
-        ox.Quad(_to_ox(s), _to_ox(p), _to_ox(o)) for g in data for s, p, o in g
-    )
+    store.bulk_extend(ox.Quad(_to_ox(s), _to_ox(p), _to_ox(o)) for g in data for s, p, o in g)
     out = Graph()
     out += shapes
     for t in targets:

@@ -7,19 +7,24 @@ and `load_data`, so they see the same shapes and the same files.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyshacl
 from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
-from rdflib.collection import Collection
-from rdflib.namespace import DCTERMS, SH, XSD
+from rdflib.namespace import SH
 from rdflib.term import Node
 
 from . import sparql_targets
 from .config import Settings
+from .findings import (
+    SEVERITIES,
+    SEVERITY_ORDER,
+    Finding,
+    ValidationReport,
+    render_path,
+    term_text,
+)
 from .namespaces import LEC
 from .sources import SourceError, discover
 
@@ -31,118 +36,6 @@ SKELETON = (
     URIRef("http://www.w3.org/2000/01/rdf-schema#subPropertyOf"),
     URIRef("http://www.w3.org/2004/02/skos/core#inScheme"),
 )
-SEVERITIES = {SH.Violation: "Violation", SH.Warning: "Warning", SH.Info: "Info"}
-PREFIXES = {
-    "lec": str(LEC),
-    "lecsh": str(LECSH),
-    "rdf": str(RDF),
-    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
-    "skos": "http://www.w3.org/2004/02/skos/core#",
-    "dcterms": str(DCTERMS),
-    "org": "http://www.w3.org/ns/org#",
-    "prov": "http://www.w3.org/ns/prov#",
-    "owl": "http://www.w3.org/2002/07/owl#",
-}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One result of validation: which shape fired on which node, why, and in which file."""
-
-    severity: str  # 'Violation' | 'Warning' | 'Info'
-    shape: str  # IRI of the named node or property shape
-    focus: Node
-    path: str | None  # the property path in SPARQL syntax with prefixes, e.g. "^lec:stepOf"
-    message: str
-    value: Node | None = None
-    source_file: str | None = None
-    path_node: Node | None = field(default=None, compare=False, repr=False)
-
-    def to_dict(self) -> dict[str, str | None]:
-        """Plain JSON-ready form."""
-        return {
-            "severity": self.severity,
-            "shape": self.shape,
-            "focus": _term_text(self.focus),
-            "path": self.path,
-            "message": self.message,
-            "value": None if self.value is None else _term_text(self.value),
-            "source_file": self.source_file,
-        }
-
-
-@dataclass(frozen=True)
-class ValidationReport:
-    """All findings of one validation run; it conforms when there is no Violation."""
-
-    findings: tuple[Finding, ...]
-    path_graph: Graph = field(default_factory=Graph, compare=False, repr=False)
-
-    @property
-    def conforms(self) -> bool:
-        """True when no finding is a Violation (Warnings and Infos are allowed)."""
-        return not any(f.severity == "Violation" for f in self.findings)
-
-    def of_severity(self, severity: str) -> list[Finding]:
-        """The findings of one severity."""
-        return [f for f in self.findings if f.severity == severity]
-
-    def counts(self) -> dict[str, int]:
-        """Number of findings per severity."""
-        return {name: len(self.of_severity(name)) for name in SEVERITIES.values()}
-
-    def to_text(self) -> str:
-        """Readable lines: `file: focus — path — message [shape]`, then a summary line."""
-        lines = []
-        for f in self.findings:
-            where = f.source_file or "(no file)"
-            path = f.path or "(node)"
-            value = "" if f.value is None else f" (value: {_term_text(f.value)})"
-            lines.append(
-                f"{f.severity}: {where}: {_term_text(f.focus)} — {path} — {f.message}{value} "
-                f"[{_compact(f.shape)}]"
-            )
-        c = self.counts()
-        verdict = "conforms" if self.conforms else "does not conform"
-        lines.append(
-            f"{verdict}: {c['Violation']} violation(s), {c['Warning']} warning(s), "
-            f"{c['Info']} info(s)"
-        )
-        return "\n".join(lines)
-
-    def to_json(self) -> str:
-        """The report as JSON: conforms, counts and the findings."""
-        body = {
-            "conforms": self.conforms,
-            "counts": self.counts(),
-            "findings": [f.to_dict() for f in self.findings],
-        }
-        return json.dumps(body, indent=2, ensure_ascii=False)
-
-    def to_graph(self) -> Graph:
-        """The report as an sh:ValidationReport graph (source file as dcterms:source)."""
-        g = Graph()
-        g.bind("sh", SH)
-        for prefix, ns in PREFIXES.items():
-            g.bind(prefix, ns)
-        report = BNode()
-        g.add((report, RDF.type, SH.ValidationReport))
-        g.add((report, SH.conforms, Literal(self.conforms)))
-        for f in self.findings:
-            r = BNode()
-            g.add((report, SH.result, r))
-            g.add((r, RDF.type, SH.ValidationResult))
-            g.add((r, SH.resultSeverity, SH[f.severity]))
-            g.add((r, SH.sourceShape, URIRef(f.shape)))
-            g.add((r, SH.focusNode, f.focus))
-            g.add((r, SH.resultMessage, Literal(f.message, lang="en")))
-            if f.path_node is not None:
-                g.add((r, SH.resultPath, _copy_node(f.path_node, self.path_graph, g)))
-            if f.value is not None:
-                g.add((r, SH.value, f.value))
-            if f.source_file:
-                g.add((r, DCTERMS.source, Literal(f.source_file)))
-        return g
 
 
 class Validator:
@@ -153,8 +46,9 @@ class Validator:
     definitions) is mixed into each data graph (pySHACL's ont_graph), so sh:class and
     sh:targetClass follow rdfs:subClassOf without computing an RDFS closure. SPARQL targets are
     selected with Oxigraph (see `sparql_targets`); they pick out only the nodes a SPARQL
-    constraint must look at, since pySHACL runs such a constraint once per focus node. Submission-only shapes are switched off with
-    sh:deactivated in a private copy of the shapes unless a submission is validated.
+    constraint must look at, since pySHACL runs such a constraint once per focus node.
+    Submission-only shapes are switched off with sh:deactivated in a private copy of the shapes
+    unless a submission is validated.
     """
 
     def __init__(self, shapes: Graph, ontology: Graph) -> None:
@@ -184,14 +78,9 @@ class Validator:
         if not isinstance(results, Graph):  # pySHACL returns a failure when the shapes are broken
             raise ShapesError(str(results))
         source_of = source_of or {}
-        findings = _unique(_finding(results, r, shapes, source_of) for r in _results(results))
-        findings.sort(
-            key=lambda f: (_SEVERITY_ORDER[f.severity], f.source_file or "", str(f.focus))
-        )
+        findings = _unique(_finding(results, r, shapes, source_of, data) for r in _results(results))
+        findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.source_file or "", str(f.focus)))
         return ValidationReport(tuple(findings), path_graph=shapes)
-
-
-_SEVERITY_ORDER = {"Violation": 0, "Warning": 1, "Info": 2}
 
 
 class ShapesError(ValueError):
@@ -328,7 +217,9 @@ def _results(results: Graph) -> list[Node]:
     return list(results.objects(None, SH.result))
 
 
-def _finding(results: Graph, r: Node, shapes: Graph, source_of: Mapping[Node, str]) -> Finding:
+def _finding(
+    results: Graph, r: Node, shapes: Graph, source_of: Mapping[Node, str], data: Graph
+) -> Finding:
     focus = results.value(r, SH.focusNode)
     path_node = results.value(r, SH.resultPath)
     shape = _named_shape(results.value(r, SH.sourceShape), shapes)
@@ -345,8 +236,23 @@ def _finding(results: Graph, r: Node, shapes: Graph, source_of: Mapping[Node, st
         message=message,
         value=results.value(r, SH.value),
         source_file=source_of.get(focus),
+        context=_context(focus, data) if isinstance(focus, BNode) else None,
         path_node=path_node,
     )
+
+
+def _context(node: BNode, data: Graph) -> str | None:
+    """Where a blank node sits, so a curator can find it: `lec:evidence of <x>, quote "…"`."""
+    holder = next(iter(data.subject_predicates(node)), None)
+    if holder is None:
+        return None
+    subject, predicate = holder
+    text = f"{render_path(predicate, Graph())} of {term_text(subject)}"
+    quote = data.value(node, LEC.quote)
+    if quote is not None:
+        short = str(quote) if len(quote) <= 60 else str(quote)[:57] + "..."
+        text += f', quote "{short}"'
+    return text
 
 
 def _named_shape(shape: Node | None, shapes: Graph) -> Node | None:
@@ -356,58 +262,6 @@ def _named_shape(shape: Node | None, shapes: Graph) -> Node | None:
         seen.add(shape)
         shape = next(iter(shapes.subjects(None, shape)), None)
     return shape
-
-
-def render_path(path: Node, shapes: Graph) -> str:
-    """A SHACL property path in SPARQL syntax with the project's prefixes."""
-    if isinstance(path, URIRef):
-        return _compact(str(path))
-    if (path, RDF.first, None) in shapes:
-        return "/".join(_grouped(p, shapes) for p in Collection(shapes, path))
-    for predicate, fmt in (
-        (SH.inversePath, "^{}"),
-        (SH.zeroOrMorePath, "{}*"),
-        (SH.oneOrMorePath, "{}+"),
-        (SH.zeroOrOnePath, "{}?"),
-    ):
-        inner = shapes.value(path, predicate)
-        if inner is not None:
-            return fmt.format(_grouped(inner, shapes))
-    alternatives = shapes.value(path, SH.alternativePath)
-    if alternatives is not None:
-        return "|".join(_grouped(p, shapes) for p in Collection(shapes, alternatives))
-    return str(path)
-
-
-def _grouped(path: Node, shapes: Graph) -> str:
-    text = render_path(path, shapes)
-    return text if isinstance(path, URIRef) or text.startswith("^") else f"({text})"
-
-
-def _compact(iri: str) -> str:
-    for prefix, ns in PREFIXES.items():
-        if iri.startswith(ns) and len(iri) > len(ns):
-            return f"{prefix}:{iri[len(ns) :]}"
-    return iri
-
-
-def _term_text(term: Node) -> str:
-    if isinstance(term, URIRef):
-        return str(term)
-    if isinstance(term, BNode):
-        return f"_:{term}"
-    if isinstance(term, Literal) and term.datatype not in (None, XSD.string):
-        return term.n3()
-    return str(term)
-
-
-def _copy_node(node: Node, source: Graph, target: Graph) -> Node:
-    """Copy a path expression (blank nodes and lists) from the shapes into the report graph."""
-    if not isinstance(node, BNode):
-        return node
-    for p, o in source.predicate_objects(node):
-        target.add((node, p, _copy_node(o, source, target)))
-    return node
 
 
 __all__ = [

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from rdflib import Graph
+from rdflib import Dataset, Graph
 from rdflib.term import Node
 
 from ..config import TOKEN_ENV, Settings
@@ -42,6 +43,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     name = graph_iri(settings.base_iri, ADDED_KIND, args.file.stem)
     validator = load_validator(settings)
     engine = build_engine(settings, validator)
+    try:
+        return _add(engine, validator, new, name, args.file, settings)
+    finally:
+        close = getattr(engine, "close", None)
+        if callable(close):
+            close()
+
+
+def _add(engine, validator, new: Graph, name: str, path: Path, settings: Settings) -> int:
+    """Refuse what the shapes refuse, then insert the file's triples in one update."""
+    if not engine.is_ready():
+        reason = getattr(engine, "not_ready_reason", None) or "not ready"
+        print(f"lec-kg add: the store is not usable: {reason}", file=sys.stderr)
+        return 2
     if name in engine.graph_names():
         print(
             f"lec-kg add: the graph <{name}> is already in the store; rename the file to add "
@@ -49,35 +64,54 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-
-    current = Graph().parse(data=engine.export("application/n-triples"), format="nt")
+    # The submission rules, judged on the new facts among the facts already stored.
     touched: set[Node] = set(new.subjects()) | set(new.objects())
     report = validator.validate(
-        current + new, source_of={n: str(args.file) for n in touched}, submission=True
+        _stored_facts(engine, settings) + new,
+        source_of={n: str(path) for n in touched},
+        submission=True,
     )
     violations = [f for f in report.of_severity("Violation") if f.focus in touched]
     if violations:
-        print(f"lec-kg add: {args.file} violates the shapes; nothing was added", file=sys.stderr)
-        for f in violations:
-            print(f"  {f.focus} — {f.path or '(node)'} — {f.message} [{f.shape}]", file=sys.stderr)
+        _refused(path, [_line(f) for f in violations])
         return 1
     try:
         outcome = engine.update(_insert_data(new, name))
-    except ValidationFailed as exc:
-        print(f"lec-kg add: {args.file} violates the shapes; nothing was added", file=sys.stderr)
-        report_text = exc.extra.get("report")
-        if report_text is not None:
-            print(report_text, file=sys.stderr)
+    except ValidationFailed as exc:  # the whole store, judged by the engine
+        findings = (exc.extra.get("report") or {}).get("findings", [])
+        _refused(path, [_line(f) for f in findings if f.get("severity") == "Violation"])
         return 1
     except LecKgError as exc:
         print(f"lec-kg add: {exc.title}: {exc.detail}", file=sys.stderr)
         return 2
-    finally:
-        close = getattr(engine, "close", None)
-        if callable(close):
-            close()
     print(f"lec-kg add: added {outcome.added} triples to <{name}> in {settings.data_dir}")
+    for warning in outcome.warnings:
+        print(f"  {warning}")
     return 0
+
+
+def _stored_facts(engine, settings: Settings) -> Graph:
+    """The asserted facts in the store: every graph but the ontology and the shapes."""
+    skip = (f"{settings.base_iri}graph/ontology/", f"{settings.base_iri}graph/shapes/")
+    dataset = Dataset()
+    dataset.parse(data=engine.export("application/n-quads"), format="nquads")
+    facts = Graph()
+    for s, p, o, g in dataset.quads():
+        if not str(g).startswith(skip):
+            facts.add((s, p, o))
+    return facts
+
+
+def _line(finding) -> str:
+    """One finding as `focus — path — message [shape]` (a Finding or its JSON form)."""
+    get = finding.get if isinstance(finding, dict) else lambda k: getattr(finding, k, None)
+    return f"{get('focus')} — {get('path') or '(node)'} — {get('message')} [{get('shape')}]"
+
+
+def _refused(path: Path, lines: list[str]) -> None:
+    print(f"lec-kg add: {path} violates the shapes; nothing was added", file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
 
 
 def _insert_data(graph: Graph, name: str) -> str:

@@ -20,12 +20,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except (BadRequest, LecKgError) as exc:
         print(f"lec-kg export: {exc.detail}", file=sys.stderr)
         return 2
+    engine = build_engine(settings, load_validator(settings))
     try:
-        engine = build_engine(settings, load_validator(settings))
         data = engine.export(media.name)
     except LecKgError as exc:
         print(f"lec-kg export: {exc.title}: {exc.detail}", file=sys.stderr)
         return 1
+    finally:
+        engine.close()
     if args.output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

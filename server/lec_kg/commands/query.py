@@ -28,8 +28,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"lec-kg query: cannot read {args.query[1:]}: {exc.strerror}", file=sys.stderr)
         return 2
     settings = replace(settings, data_dir=None)  # the shipped graph, in memory
+    engine = build_engine(settings, load_validator(settings))
     try:
-        engine = build_engine(settings, load_validator(settings))
+        if not engine.is_ready():
+            reason = getattr(engine, "not_ready_reason", None) or "not ready"
+            print(f"lec-kg query: the shipped graph is not usable: {reason}", file=sys.stderr)
+            return 1
         form = engine.query_form(text)
         fmt = args.format.lower()
         if fmt == TABLE:
@@ -40,6 +44,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except LecKgError as exc:
         print(f"lec-kg query: {describe_error(exc)}", file=sys.stderr)
         return 1
+    finally:
+        engine.close()
     out = sys.stdout.buffer
     if fmt == TABLE and media == JSON_RESULTS:
         out.write(render_table(result.body).encode("utf-8"))

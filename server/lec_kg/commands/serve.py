@@ -45,7 +45,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"lec-kg serve: not serving: a shipped file does not parse: {exc}", file=sys.stderr)
         return 1
     if not engine.is_ready():
-        print("lec-kg serve: not serving: the graph has not passed the shapes", file=sys.stderr)
+        reason = getattr(engine, "not_ready_reason", None) or "the graph has not passed the shapes"
+        print(f"lec-kg serve: not serving: {reason}", file=sys.stderr)
+        _print_report(getattr(engine, "startup_report", None))
+        _close(engine)
         return 1
     writing = "on (Bearer token)" if settings.writable else "off (LEC_KG_WRITE_TOKEN not set)"
     print(
@@ -55,15 +58,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     app = create_app(settings, engine)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, server_header=False)
+    _close(engine)
+    return 0
+
+
+def _close(engine: object) -> None:
+    """Stop the engine's workers and release its files, when it has any."""
     close = getattr(engine, "close", None)
     if callable(close):
         close()
-    return 0
 
 
 def _print_report(report: object) -> None:
     """The validation report that came with the error, readable."""
     if report is None:
+        return
+    if getattr(report, "conforms", False):
         return
     text = getattr(report, "to_text", None)
     print(text() if callable(text) else report, file=sys.stderr)

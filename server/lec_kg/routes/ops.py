@@ -28,7 +28,8 @@ def ready(request: Request) -> JSONResponse:
     if state.engine_error is not None:
         body = {"ready": False, "reason": "the graph could not be loaded", **state.engine_error}
     elif state.engine is not None:
-        body = {"ready": False, "reason": "the graph has not passed the shapes"}
+        reason = getattr(state.engine, "not_ready_reason", None)
+        body = {"ready": False, "reason": reason or "the graph has not passed the shapes"}
     else:
         body = {"ready": False, "reason": "the graph is still loading"}
     return JSONResponse(body, status_code=503, media_type="application/json; charset=utf-8")

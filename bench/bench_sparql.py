@@ -1,0 +1,270 @@
+"""lec-kg against Oxigraph's own server, same data, same queries, same run, loopback only.
+
+Starts `lec-kg serve --memory` (uvicorn) and `oxigraph serve --union-default-graph` over an
+Oxigraph store loaded with exactly the quads lec-kg serves (asserted and inferred, so both give
+the same answers), then sends each query over HTTP (GET /sparql?query=...) at concurrency 1, 8
+and 32 for a bounded time and prints requests per second and p50/p99 latency for both servers
+and the ratio lec-kg/Oxigraph. Queries: tests/competency/*.rq, a point lookup and an aggregate.
+
+    .venv/bin/python bench/bench_sparql.py                 # every query, ~1 s per cell
+    .venv/bin/python bench/bench_sparql.py --seconds 0.5 --match treaties --json out.json
+
+Every request loop stops by itself (time budget and request cap); both servers listen on
+127.0.0.1 only and are stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ACCEPT = "application/sparql-results+json, text/turtle;q=0.9"
+EXTRA_QUERIES = {
+    "point-lookup": ("SELECT ?p ?o WHERE { <https://w3id.org/lec-kg/id/state/FR> ?p ?o }"),
+    "aggregate": (
+        "SELECT ?class (COUNT(?x) AS ?n) WHERE { ?x a ?class } GROUP BY ?class ORDER BY DESC(?n)"
+    ),
+}
+MAX_REQUESTS = 20_000  # per cell, whatever the time budget
+
+
+@dataclass
+class Cell:
+    """One (server, query, concurrency) measurement."""
+
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def pct(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, limit_s: float = 180.0) -> None:
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer 200 within {limit_s:.0f} s")
+
+
+def dump_dataset(path: Path) -> int:
+    """Every quad lec-kg serves (the engine's own dump), for Oxigraph to load."""
+    sys.path.insert(0, str(ROOT / "server"))
+    from lec_kg.config import Settings
+    from lec_kg.engine import build_engine
+
+    engine = build_engine(Settings(source_dir=ROOT, data_dir=None), query_workers=1)
+    try:
+        data = engine.dump_nquads()
+    finally:
+        engine.close()
+    path.write_bytes(data)
+    return data.count(b"\n")
+
+
+def start_servers(tmp: Path) -> tuple[dict[str, str], list[subprocess.Popen]]:
+    quads = dump_dataset(tmp / "data.nq")
+    print(f"dataset: {quads} quads", file=sys.stderr)
+    subprocess.run(
+        [
+            str(BIN / "oxigraph"),
+            "load",
+            "--location",
+            str(tmp / "oxi"),
+            "--file",
+            str(tmp / "data.nq"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    lec_port, oxi_port = free_port(), free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("LEC_KG_WRITE_TOKEN", None)
+    procs = [
+        subprocess.Popen(
+            [
+                str(BIN / "lec-kg"),
+                "--source-dir",
+                str(ROOT),
+                "serve",
+                "--memory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(lec_port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        ),
+        subprocess.Popen(
+            [
+                str(BIN / "oxigraph"),
+                "serve-read-only",
+                "--location",
+                str(tmp / "oxi"),
+                "--bind",
+                f"127.0.0.1:{oxi_port}",
+                "--union-default-graph",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        ),
+    ]
+    urls = {"lec-kg": f"http://127.0.0.1:{lec_port}", "oxigraph": f"http://127.0.0.1:{oxi_port}"}
+    wait_http(urls["lec-kg"] + "/ready")
+    wait_http(urls["oxigraph"] + "/query?query=ASK%7B%7D")
+    return urls, procs
+
+
+def endpoint(server: str, url: str) -> str:
+    return url + ("/sparql" if server == "lec-kg" else "/query")
+
+
+async def measure(url: str, query: str, concurrency: int, seconds: float) -> Cell:
+    latencies: list[float] = []
+    errors = 0
+    count = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        params = {"query": query}
+        headers = {"Accept": ACCEPT}
+        await client.get(url, params=params, headers=headers)  # warm-up, not counted
+        start = time.perf_counter()
+        end = start + seconds
+
+        async def loop() -> None:
+            nonlocal errors, count
+            while time.perf_counter() < end and count < MAX_REQUESTS:
+                count += 1
+                t0 = time.perf_counter()
+                r = await client.get(url, params=params, headers=headers)
+                await r.aread()
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if r.status_code != 200:
+                    errors += 1
+
+        await asyncio.gather(*(loop() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return Cell(len(latencies), errors, elapsed, latencies)
+
+
+def queries(match: str | None) -> dict[str, str]:
+    found = {
+        p.stem: p.read_text(encoding="utf-8")
+        for p in sorted((ROOT / "tests" / "competency").glob("*.rq"))
+    }
+    found.update(EXTRA_QUERIES)
+    return {k: v for k, v in found.items() if not match or match in k}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=1.0, help="time budget per cell")
+    ap.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
+    ap.add_argument("--match", help="only queries whose name contains this")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    selected = queries(args.match)
+    tmp = Path(tempfile.mkdtemp(prefix="lec-kg-bench-"))
+    procs: list[subprocess.Popen] = []
+    results = []
+    try:
+        urls, procs = start_servers(tmp)
+        print(
+            f"{'query':52} {'c':>3} {'lec rps':>8} {'oxi rps':>8} {'ratio':>6} "
+            f"{'lec p50':>8} {'lec p99':>8} {'oxi p50':>8} {'oxi p99':>8}"
+        )
+        for name, text in selected.items():
+            for c in levels:
+                cells = {
+                    s: asyncio.run(measure(endpoint(s, u), text, c, args.seconds))
+                    for s, u in urls.items()
+                }
+                lec, oxi = cells["lec-kg"], cells["oxigraph"]
+                ratio = lec.rps / oxi.rps if oxi.rps else float("nan")
+                flag = " ERR" if lec.errors or oxi.errors else ""
+                print(
+                    f"{name[:52]:52} {c:>3} {lec.rps:8.0f} {oxi.rps:8.0f} {ratio:6.2f} "
+                    f"{lec.pct(0.5):8.2f} {lec.pct(0.99):8.2f} {oxi.pct(0.5):8.2f} "
+                    f"{oxi.pct(0.99):8.2f}{flag}",
+                    flush=True,
+                )
+                results.append(
+                    {
+                        "query": name,
+                        "concurrency": c,
+                        "ratio": ratio,
+                        **{
+                            f"{s}_{k}": v
+                            for s, cell in cells.items()
+                            for k, v in (
+                                ("rps", cell.rps),
+                                ("p50_ms", cell.pct(0.5)),
+                                ("p99_ms", cell.pct(0.99)),
+                                ("errors", cell.errors),
+                                ("requests", cell.requests),
+                            )
+                        },
+                    }
+                )
+        for c in levels:
+            ratios = [r["ratio"] for r in results if r["concurrency"] == c]
+            below = [r["query"] for r in results if r["concurrency"] == c and r["ratio"] < 0.5]
+            print(
+                f"concurrency {c}: ratio min {min(ratios):.2f}, median "
+                f"{statistics.median(ratios):.2f}; below 0.5: {len(below)} {below[:10]}"
+            )
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,426 @@
+"""The engine behind /sparql: pyoxigraph store, inference, isolation, safety, validated writes.
+
+`build_engine(settings, validator)` loads the shipped files into named graphs, replays the
+journal, validates the asserted data (an invalid graph is never served: `is_ready()` stays False
+and `not_ready_reason` says why), materialises the entailments into `<base>graph/inferred`, and
+starts the query workers. Queries are checked by `guard`, then run in a worker with a deadline.
+Updates run one at a time: a worker applies the update to a scratch copy of the asserted data
+and returns the difference; the result is validated; only then is the change journaled (fsync),
+applied here, the inference recomputed and the workers told. A rejected update changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Quad, RdfFormat, parse
+from rdflib import BNode as RBNode
+from rdflib import Graph, URIRef
+from rdflib import Literal as RLiteral
+from rdflib.term import Node
+
+from . import guard
+from .config import Settings
+from .engine_api import QueryForm, QueryRequest, QueryResult, UpdateOutcome
+from .errors import (
+    BadRequest,
+    ForbiddenOperation,
+    NotAcceptable,
+    NotReady,
+    QueryTimeout,
+    QueryTooComplex,
+    ValidationFailed,
+)
+from .inference import entailments
+from .isolation import NoWorker, WorkerDied, WorkerPool, WorkerTimeout
+from .namespaces import CANONICAL_BASE
+from .sources import discover
+from .store import Journal, JournalError, MemoryStore, prefixes_of
+
+LOG = logging.getLogger("lec_kg.engine")
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+RESULT_FORMATS = {
+    "application/sparql-results+json": "json",
+    "application/json": "json",
+    "application/sparql-results+xml": "xml",
+    "text/csv": "csv",
+    "text/tab-separated-values": "tsv",
+}
+GRAPH_FORMATS = {
+    "text/turtle": "turtle",
+    "application/n-triples": "nt",
+    "application/ld+json": "jsonld",
+    "application/rdf+xml": "rdfxml",
+}
+EXPORT_FORMATS = {
+    "text/turtle": RdfFormat.TURTLE,
+    "application/n-triples": RdfFormat.N_TRIPLES,
+    "application/ld+json": RdfFormat.JSON_LD,
+    "application/rdf+xml": RdfFormat.RDF_XML,
+    "application/n-quads": RdfFormat.N_QUADS,
+    "application/trig": RdfFormat.TRIG,
+}
+
+ValidateFn = Callable[[Graph, Mapping[Node, str]], Any]  # -> a ValidationReport
+
+
+class OxigraphEngine:
+    """The `Engine` protocol over pyoxigraph (see the module doc)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: MemoryStore,
+        validate: ValidateFn,
+        *,
+        prefixes: Mapping[str, str] | None = None,
+        query_workers: int = 2,
+    ) -> None:
+        self.settings = settings
+        base = settings.base_iri
+        self.inferred_graph = f"{base}graph/inferred"
+        self._ontology_prefix = f"{base}graph/ontology/"
+        self._shapes_prefix = f"{base}graph/shapes/"
+        self._facts_prefix = f"{base}graph/facts/"
+        self._store = store
+        self._validate = validate
+        self._prefixes = dict(prefixes or {})
+        self._limits = guard.Limits(max_chars=settings.max_query_chars)
+        self._write_lock = threading.Lock()  # one writer at a time
+        self._state_lock = threading.Lock()  # store changes, version, snapshots
+        self._version = 0
+        self._pool = WorkerPool(query_workers, self._snapshot, self._state_lock, self._prefixes)
+        self._ready = False
+        self.not_ready_reason: str | None = "not started"
+        self.startup_report: Any = None
+        self._inspect = lru_cache(maxsize=512)(self._inspect_query)
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """Validate the asserted data, infer, start the workers; stay not ready on failure."""
+        report = self._validate(*self._validation_data(self._store.quads()))
+        self.startup_report = report
+        if not report.conforms:
+            self.not_ready_reason = _report_summary(report, "the shipped graph")
+            LOG.error("not serving: %s", self.not_ready_reason)
+            return
+        with self._state_lock:
+            self._recompute_inference()
+        self._pool.start()
+        self._ready = True
+        self.not_ready_reason = None
+
+    def close(self) -> None:
+        """Stop the workers and release the journal."""
+        self._ready = False
+        self.not_ready_reason = "closed"
+        self._pool.close()
+        self._store.close()
+
+    def is_ready(self) -> bool:
+        return self._ready and self._pool.alive > 0
+
+    # ------------------------------------------------------------ queries
+
+    def query_form(self, text: str) -> QueryForm:
+        form = self._inspect(text).form
+        assert form is not None
+        return form
+
+    def query(self, request: QueryRequest, media_type: str) -> QueryResult:
+        self._require_ready()
+        inspection = self._inspect(request.text)
+        form = inspection.form
+        assert form is not None
+        media = _bare(media_type)
+        table = RESULT_FORMATS if form in ("select", "ask") else GRAPH_FORMATS
+        if media not in table:
+            raise NotAcceptable(
+                f"a {form.upper()} result cannot be given as {media}", available=sorted(table)
+            )
+        header = {
+            "op": "query",
+            "text": request.text,
+            "format": table[media],
+            "max_rows": self.settings.max_result_rows,
+            **self._dataset(inspection, request),
+        }
+        reply, body = self._run(header)
+        return QueryResult(form, body, media, bool(reply.get("truncated")), reply.get("rows"))
+
+    def _inspect_query(self, text: str) -> guard.Inspection:
+        return guard.inspect(text, self._limits)
+
+    def _dataset(self, inspection: guard.Inspection, request: QueryRequest) -> dict:
+        """The protocol's graphs override the query's FROM; with neither, the union."""
+        if request.default_graph_uris or request.named_graph_uris:
+            default, named = request.default_graph_uris, request.named_graph_uris
+            where = ("default-graph-uri", "named-graph-uri")
+        elif inspection.default_graphs or inspection.named_graphs:
+            default, named = inspection.default_graphs, inspection.named_graphs
+            where = ("FROM", "FROM NAMED")
+        else:
+            return {"union": True}
+        known = set(self._store.graph_names())
+        guard.check_dataset(default, known, where[0])
+        guard.check_dataset(named, known, where[1])
+        return {"union": False, "default": list(default), "named": list(named)}
+
+    def _run(self, header: dict) -> tuple[dict, bytes]:
+        timeout = self.settings.query_timeout_s
+        try:
+            reply, body = self._pool.run(header, timeout)
+        except WorkerTimeout as exc:
+            raise QueryTimeout(
+                f"the request ran longer than {timeout:g} s and was stopped", timeout_s=timeout
+            ) from exc
+        except NoWorker as exc:
+            raise QueryTimeout(
+                f"no query worker became free within {timeout:g} s; try again", timeout_s=timeout
+            ) from exc
+        except WorkerDied as exc:
+            raise QueryTooComplex(
+                "the engine could not evaluate this request and its worker stopped "
+                f"({exc}); simplify it"
+            ) from exc
+        if not reply["ok"]:
+            if reply["kind"] == "syntax":
+                raise guard.syntax_error_from(reply["message"])
+            raise BadRequest(f"the request cannot be evaluated: {reply['message']}")
+        return reply, body
+
+    # ------------------------------------------------------------ updates
+
+    def update(self, text: str) -> UpdateOutcome:
+        self._require_ready()
+        inspection = guard.inspect(text, self._limits, update=True)
+        if self.inferred_graph in inspection.iris:
+            raise ForbiddenOperation(
+                f"<{self.inferred_graph}> is computed from the asserted data after every accepted "
+                "update; an update may not name it",
+                graph=self.inferred_graph,
+            )
+        known = set(self._store.graph_names())
+        guard.check_dataset(inspection.default_graphs, known, "USING")
+        guard.check_dataset(inspection.named_graphs, known, "USING NAMED")
+        with self._write_lock:
+            reply, payload = self._run(
+                {"op": "update", "text": text, "exclude": [self.inferred_graph]}
+            )
+            cut = reply["removed"]
+            removed = list(parse(payload[:cut], format=RdfFormat.N_QUADS))
+            added = list(parse(payload[cut:], format=RdfFormat.N_QUADS))
+            if any(_graph(q) == self.inferred_graph for q in added):
+                raise ForbiddenOperation(
+                    f"the update would write into <{self.inferred_graph}>, which only the engine "
+                    "maintains; nothing was changed",
+                    graph=self.inferred_graph,
+                )
+            if not removed and not added:
+                return UpdateOutcome(0, 0)
+            gone = set(removed)
+            candidate = [q for q in self._store.quads() if q not in gone] + added
+            report = self._validate(*self._validation_data(candidate))
+            if not report.conforms:
+                raise ValidationFailed(
+                    _report_summary(report, "the update") + "; nothing was changed",
+                    report=_report_json(report),
+                )
+            with self._state_lock:
+                self._store.commit(removed, added, note=text)
+                inf_removed, inf_added = self._recompute_inference()
+                self._version += 1
+                self._pool.publish(
+                    self._version, _nquads(removed + inf_removed), _nquads(added + inf_added)
+                )
+        return UpdateOutcome(len(added), len(removed), _warnings(report, removed + added))
+
+    # ------------------------------------------------------------ export and graphs
+
+    def export(self, media_type: str, graph_name: str | None = None) -> bytes:
+        media = _bare(media_type)
+        fmt = EXPORT_FORMATS.get(media)
+        if fmt is None:
+            raise NotAcceptable(
+                f"the data cannot be exported as {media}", available=sorted(EXPORT_FORMATS)
+            )
+        if graph_name == self.inferred_graph:
+            raise BadRequest(
+                f"<{graph_name}> holds entailments, not asserted data; query it with "
+                f"GRAPH <{graph_name}> {{ ... }} instead"
+            )
+        with self._state_lock:
+            if graph_name is None:
+                quads = [q for q in self._store.quads() if _graph(q) != self.inferred_graph]
+            elif self._store.has_graph(graph_name):
+                quads = list(self._store.quads(graph_name))
+            else:
+                raise BadRequest(f"there is no graph <{graph_name}> in this store")
+        one_graph = graph_name is not None  # JSON-LD of one graph: its triples, no @graph
+        return self._store.serialize(quads, fmt, self._prefixes, triples=one_graph)
+
+    def graph_names(self) -> list[str]:
+        with self._state_lock:
+            return self._store.graph_names()
+
+    def dump_nquads(self) -> bytes:
+        """Every quad of the parent's store (inferred graph included), for tests and audits."""
+        with self._state_lock:
+            return self._store.snapshot()
+
+    # ------------------------------------------------------------ internals
+
+    def _require_ready(self) -> None:
+        if not self.is_ready():
+            raise NotReady(self.not_ready_reason or "the query workers are restarting")
+
+    def _snapshot(self) -> tuple[int, bytes]:
+        return self._version, self._store.snapshot()
+
+    def _kind(self, graph: str | None) -> str:
+        if graph is None:
+            return "default"
+        if graph == self.inferred_graph:
+            return "inferred"
+        for kind, prefix in (
+            ("ontology", self._ontology_prefix),
+            ("shapes", self._shapes_prefix),
+            ("facts", self._facts_prefix),
+        ):
+            if graph.startswith(prefix):
+                return kind
+        return "other"
+
+    def _recompute_inference(self) -> tuple[list[Quad], list[Quad]]:
+        """Materialise the entailments of everything but the shapes (caller holds state_lock)."""
+        source = (
+            (q.subject, q.predicate, q.object)
+            for q in self._store.quads()
+            if self._kind(_graph(q)) not in ("shapes", "inferred")
+        )
+        return self._store.replace_derived(self.inferred_graph, entailments(source))
+
+    def _validation_data(self, quads: Iterable[Quad]) -> tuple[Graph, dict[Node, str]]:
+        """The data the shapes judge: every asserted graph but the ontology and the shapes."""
+        g = Graph()
+        source_of: dict[Node, str] = {}
+        for q in quads:
+            graph = _graph(q)
+            if self._kind(graph) not in ("default", "facts", "other"):
+                continue
+            s = _to_rdflib(q.subject)
+            g.add((s, _to_rdflib(q.predicate), _to_rdflib(q.object)))
+            if s not in source_of:
+                source_of[s] = self._source_name(graph)
+        return g, source_of
+
+    def _source_name(self, graph: str | None) -> str:
+        if graph is None:
+            return "(default graph)"
+        if graph.startswith(self._facts_prefix):
+            return f"graph/{graph[len(self._facts_prefix) :]}.ttl"
+        return f"<{graph}>"
+
+
+def build_engine(
+    settings: Settings, validator: Any = None, *, query_workers: int | None = None
+) -> OxigraphEngine:
+    """Load, validate, infer and start the workers; see `OxigraphEngine.not_ready_reason`."""
+    if validator is None:
+        from .validation import load_validator
+
+        validator = load_validator(settings)
+    files = discover(settings.source_dir, settings.base_iri)
+    journal = None if settings.data_dir is None else Journal(settings.data_dir)
+    store = MemoryStore(journal)
+    store.load_files(files, CANONICAL_BASE, settings.base_iri)  # SourceError if one is bad
+    engine = OxigraphEngine(
+        settings,
+        store,
+        _validate_fn(validator),
+        prefixes={
+            name: settings.base_iri + ns[len(CANONICAL_BASE) :]
+            if ns.startswith(CANONICAL_BASE)
+            else ns
+            for name, ns in prefixes_of(files).items()
+        },
+        query_workers=query_workers or max(2, os.cpu_count() or 2),
+    )
+    try:
+        store.replay_journal()
+    except JournalError as exc:
+        engine.not_ready_reason = str(exc)
+        LOG.error("not serving: %s", exc)
+        return engine
+    engine.start()
+    return engine
+
+
+def _validate_fn(validator: Any) -> ValidateFn:
+    """Adapt a Validator (with .validate) or a plain callable to (graph, source_of) -> report."""
+    method = getattr(validator, "validate", None)
+    if callable(method):
+        return lambda graph, source_of: method(graph, source_of=source_of)
+    return lambda graph, source_of: validator(graph)
+
+
+def _report_summary(report: Any, what: str) -> str:
+    violations = [f for f in report.findings if getattr(f, "severity", "Violation") == "Violation"]
+    text = f"{what} breaks {len(violations)} shape constraint(s)"
+    if violations:
+        f = violations[0]
+        focus = getattr(f, "focus", "?")
+        path = getattr(f, "path", None) or "(node)"
+        text += f"; first: <{focus}> {path}: {getattr(f, 'message', f)}"
+    return text
+
+
+def _report_json(report: Any) -> Any:
+    data = report.to_json()
+    return json.loads(data) if isinstance(data, str | bytes) else data
+
+
+def _warnings(report: Any, changed: list[Quad]) -> tuple[str, ...]:
+    """Warnings and infos about the nodes the update touched (not the whole graph's)."""
+    touched = {_to_rdflib(q.subject) for q in changed}
+    out = []
+    for f in report.findings:
+        if (
+            getattr(f, "severity", "") in ("Warning", "Info")
+            and getattr(f, "focus", None) in touched
+        ):
+            out.append(f"{f.severity}: <{f.focus}> {f.path or '(node)'}: {f.message}")
+    return tuple(out)
+
+
+def _graph(q: Quad) -> str | None:
+    g = q.graph_name
+    return None if isinstance(g, DefaultGraph) else g.value
+
+
+def _bare(media_type: str) -> str:
+    return media_type.split(";", 1)[0].strip().lower()
+
+
+def _nquads(quads: list[Quad]) -> bytes:
+    return "".join(f"{q} .\n" for q in quads).encode("utf-8")
+
+
+def _to_rdflib(term: Any) -> Node:
+    if isinstance(term, NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, BlankNode):
+        return RBNode(term.value)
+    if isinstance(term, Literal):
+        if term.language:
+            return RLiteral(term.value, lang=term.language)
+        dt = term.datatype.value
+        return RLiteral(term.value, datatype=None if dt == XSD_STRING else URIRef(dt))
+    raise TypeError(f"cannot convert {term!r}")

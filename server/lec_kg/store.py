@@ -1,0 +1,323 @@
+"""The store: quads in named graphs, and what makes an accepted write durable.
+
+`QuadStore` is the small interface the engine needs; `MemoryStore` is the embedded default: a
+pyoxigraph in-memory store holding the working set, plus (with a data directory) an append-only
+journal of every accepted change, fsync'ed before the change is acknowledged and replayed on the
+shipped files at start. Why not pyoxigraph's on-disk (RocksDB) store? Measured here with 20k
+quads: a query ran 3x slower on disk (560 µs vs 190 µs), an update made durable with flush() took
+62 ms against 3 ms for a journal append with fsync, and the query workers need their own copy
+of the data anyway (a RocksDB store can be opened read-only by another process only while
+nobody writes it).
+
+Shipped files are the base: each start reads them again, so an edit of graph/ is served after a
+restart, and the journal's changes (quads removed and added, never the update text re-run) are
+applied on top. Blank nodes of the shipped files get labels derived from their graph and their
+order in the file, so a journaled change can name them across restarts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from pyoxigraph import (
+    BlankNode,
+    DefaultGraph,
+    NamedNode,
+    Quad,
+    RdfFormat,
+    Store,
+    Triple,
+    parse,
+    serialize,
+)
+
+from .isolation import used_prefixes
+from .sources import SourceError, SourceFile
+
+JOURNAL_NAME = "journal.lecj"
+LOCK_NAME = "writer.lock"
+_MAGIC = b"LECJ1"
+_PREFIX_LINE = re.compile(r"^\s*@?prefix\s+([\w.\-]*):\s*<([^>]*)>", re.IGNORECASE | re.MULTILINE)
+
+
+class QuadStore(Protocol):
+    """What the engine needs of a store backend."""
+
+    def quads(self, graph: str | None = None) -> Iterator[Quad]:
+        """Every quad, or those of one named graph."""
+
+    def graph_names(self) -> list[str]:
+        """The named graphs, sorted."""
+
+    def commit(self, removed: Sequence[Quad], added: Sequence[Quad], note: str = "") -> None:
+        """Apply a change durably: once this returns, it survives a crash."""
+
+    def replace_derived(self, graph: str, triples: set) -> tuple[list[Quad], list[Quad]]:
+        """Make `graph` hold exactly `triples` (not journaled); return (removed, added)."""
+
+    def serialize(
+        self,
+        quads: Iterable[Quad],
+        fmt: RdfFormat,
+        prefixes: dict[str, str] | None = None,
+        *,
+        triples: bool = False,
+    ) -> bytes:
+        """Quads in an RDF format; merged into triples for a triple format (or if `triples`)."""
+
+    def close(self) -> None:
+        """Release files and locks."""
+
+
+class JournalError(RuntimeError):
+    """The journal is damaged somewhere other than a torn last record."""
+
+
+class Journal:
+    """An append-only file of changes; each record is length-prefixed and checksummed."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.path = directory / JOURNAL_NAME
+        self._fd: int | None = None
+        self._lock_fd: int | None = None
+        self._replayed_size = 0
+
+    def replay(self) -> Iterator[dict]:
+        """Every complete record, in order; a torn last record (a crash mid-append) is skipped."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        pos = 0
+        while pos < len(data):
+            header_end = data.find(b"\n", pos)
+            if header_end < 0:
+                break  # torn header: the append never finished, so it was never acknowledged
+            parts = data[pos:header_end].split(b" ")
+            if len(parts) != 3 or parts[0] != _MAGIC or not parts[1].isdigit():
+                raise JournalError(f"{self.path}: damaged record header at byte {pos}")
+            size = int(parts[1])
+            body = data[header_end + 1 : header_end + 1 + size]
+            if len(body) < size or data[header_end + 1 + size : header_end + 2 + size] != b"\n":
+                break  # torn payload
+            if hashlib.sha256(body).hexdigest().encode() != parts[2]:
+                raise JournalError(f"{self.path}: checksum mismatch in the record at byte {pos}")
+            pos = header_end + 2 + size
+            self._replayed_size = pos
+            yield json.loads(body)
+
+    def append(self, record: dict) -> None:
+        """Write one record and fsync it (and, the first time, the directory)."""
+        if self._fd is None:
+            self._open_for_writing()
+        assert self._fd is not None
+        body = json.dumps(record, ensure_ascii=False).encode("utf-8")
+        header = b"%s %d %s\n" % (_MAGIC, len(body), hashlib.sha256(body).hexdigest().encode())
+        os.write(self._fd, header + body + b"\n")
+        os.fsync(self._fd)
+
+    def _open_for_writing(self) -> None:
+        """Take the writer lock, drop a torn tail, and check nobody wrote since our replay."""
+        lock_fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(lock_fd)
+            raise JournalError(
+                f"{self.directory} is being written by another lec-kg process; "
+                "send the change to that process (SPARQL Update) instead"
+            ) from exc
+        self._lock_fd = lock_fd
+        existed = self.path.exists()
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        size = os.fstat(fd).st_size
+        list(self.replay())  # recount what is complete now
+        if self._replayed_size < size:
+            os.ftruncate(fd, self._replayed_size)  # a torn record nobody acknowledged
+            os.fsync(fd)
+        self._fd = fd
+        if not existed:
+            dir_fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def check_unchanged(self, size: int) -> None:
+        """Raise if the journal grew since it was replayed (another process wrote to it)."""
+        if self._replayed_size != size:
+            raise JournalError(
+                f"{self.path} was changed by another process since this one started; restart it"
+            )
+
+    def close(self) -> None:
+        for fd in (self._fd, self._lock_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._lock_fd = None
+
+
+class MemoryStore:
+    """The embedded store: a pyoxigraph in-memory store plus an optional journal."""
+
+    def __init__(self, journal: Journal | None = None) -> None:
+        self.oxi = Store()
+        self.journal = journal
+        self._replayed_size = 0
+        self.records_replayed = 0
+
+    def load_files(self, files: Iterable[SourceFile], canonical: str = "", base: str = "") -> None:
+        """Parse each shipped file into its named graph, blank nodes labelled stably, and IRIs
+        under `canonical` moved under `base` (a deployment's own host) when the two differ."""
+        move = _mover(canonical, base)
+        for f in files:
+            graph = NamedNode(f.graph_name)
+            tag = "b" + hashlib.sha1(f.graph_name.encode()).hexdigest()[:12]
+            labels: dict[str, BlankNode] = {}
+
+            def stable(term, labels=labels, tag=tag):
+                if isinstance(term, BlankNode):
+                    if term.value not in labels:
+                        labels[term.value] = BlankNode(f"{tag}x{len(labels)}")
+                    return labels[term.value]
+                return move(term)
+
+            try:
+                triples = list(
+                    parse(path=f.path, format=RdfFormat.TURTLE, base_iri=f.path.resolve().as_uri())
+                )
+            except (SyntaxError, ValueError, OSError) as exc:
+                raise SourceError(f"{f.path}: {exc}") from exc
+            self.oxi.extend(
+                Quad(stable(t.subject), move(t.predicate), stable(t.object), graph) for t in triples
+            )
+
+    def replay_journal(self) -> None:
+        """Apply every journaled change on top of the shipped files."""
+        if self.journal is None:
+            return
+        for record in self.journal.replay():
+            self._apply(_parse_nquads(record["removed"]), _parse_nquads(record["added"]))
+            self.records_replayed += 1
+        self._replayed_size = self.journal._replayed_size
+
+    def quads(self, graph: str | None = None) -> Iterator[Quad]:
+        if graph is None:
+            return iter(self.oxi)
+        return self.oxi.quads_for_pattern(None, None, None, NamedNode(graph))
+
+    def graph_names(self) -> list[str]:
+        return sorted(g.value for g in self.oxi.named_graphs() if isinstance(g, NamedNode))
+
+    def has_graph(self, name: str) -> bool:
+        return self.oxi.contains_named_graph(NamedNode(name))
+
+    def commit(self, removed: Sequence[Quad], added: Sequence[Quad], note: str = "") -> None:
+        if self.journal is not None:
+            self.journal.check_unchanged(self._replayed_size)
+            self.journal.append(
+                {
+                    "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "update": note,
+                    "removed": _nquads(removed),
+                    "added": _nquads(added),
+                }
+            )
+            self._replayed_size = os.path.getsize(self.journal.path)
+            self.journal._replayed_size = self._replayed_size
+        self._apply(removed, added)
+
+    def replace_derived(self, graph: str, triples: set) -> tuple[list[Quad], list[Quad]]:
+        name = NamedNode(graph)
+        old = {(q.subject, q.predicate, q.object) for q in self.quads(graph)}
+        removed = [Quad(s, p, o, name) for s, p, o in old - triples]
+        added = [Quad(s, p, o, name) for s, p, o in triples - old]
+        self._apply(removed, added)
+        if not triples and self.oxi.contains_named_graph(name):
+            self.oxi.remove_graph(name)
+        return removed, added
+
+    def serialize(
+        self,
+        quads: Iterable[Quad],
+        fmt: RdfFormat,
+        prefixes: dict[str, str] | None = None,
+        *,
+        triples: bool = False,
+    ) -> bytes:
+        if fmt.supports_datasets and not (triples and fmt == RdfFormat.JSON_LD):
+            return _serialize(list(quads), fmt, prefixes)
+        merged = sorted(
+            {Triple(q.subject, q.predicate, q.object) for q in quads},
+            key=lambda t: (str(t.subject), str(t.predicate), str(t.object)),
+        )
+        return _serialize(merged, fmt, prefixes)
+
+    def snapshot(self) -> bytes:
+        """Every quad in N-Quads, blank node labels kept (for the query workers)."""
+        return self.oxi.dump(format=RdfFormat.N_QUADS)
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+    def _apply(self, removed: Iterable[Quad], added: Iterable[Quad]) -> None:
+        for q in removed:
+            self.oxi.remove(q)
+        self.oxi.extend(added)
+
+
+def _mover(canonical: str, base: str):
+    """A function moving NamedNodes under `canonical` to `base` (identity when they agree)."""
+    if not canonical or canonical == base:
+        return lambda term: term
+
+    def move(term):
+        if isinstance(term, NamedNode) and term.value.startswith(canonical):
+            return NamedNode(base + term.value[len(canonical) :])
+        return term
+
+    return move
+
+
+def prefixes_of(files: Iterable[SourceFile]) -> dict[str, str]:
+    """The prefixes the shipped files declare (first declaration wins), for serializations."""
+    out: dict[str, str] = {}
+    for f in files:
+        for name, ns in _PREFIX_LINE.findall(f.path.read_text(encoding="utf-8")):
+            out.setdefault(name, ns)
+    return out
+
+
+def _serialize(items: list, fmt: RdfFormat, prefixes: dict[str, str] | None) -> bytes:
+    if fmt in (RdfFormat.TURTLE, RdfFormat.TRIG, RdfFormat.RDF_XML) and prefixes:
+        return serialize(items, format=fmt, prefixes=used_prefixes(items, prefixes)) or b""
+    return serialize(items, format=fmt) or b""
+
+
+def _nquads(quads: Iterable[Quad]) -> str:
+    return "".join(f"{q} .\n" for q in quads)
+
+
+def _parse_nquads(text: str) -> list[Quad]:
+    if not text:
+        return []
+    return list(parse(text.encode("utf-8"), format=RdfFormat.N_QUADS))
+
+
+def quads_of_graph_kind(quads: Iterable[Quad], exclude: set[str]) -> Iterator[Quad]:
+    """The quads whose graph is not among `exclude` (the default graph is always kept)."""
+    for q in quads:
+        g = q.graph_name
+        if isinstance(g, DefaultGraph) or g.value not in exclude:
+            yield q
