@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -26,15 +27,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ACCEPT = "application/sparql-results+json, text/turtle;q=0.9"
+JSON_RESULTS = "application/sparql-results+json"
 EXTRA_QUERIES = {
     "point-lookup": ("SELECT ?p ?o WHERE { <https://w3id.org/lec-kg/id/state/FR> ?p ?o }"),
     "aggregate": (
@@ -97,7 +101,48 @@ def dump_dataset(path: Path) -> int:
     return data.count(b"\n")
 
 
-def start_servers(tmp: Path) -> tuple[dict[str, str], list[subprocess.Popen]]:
+def serve_minimal(port: int) -> None:
+    """The engine behind a bare ASGI app on uvicorn: the ceiling of any Python HTTP layer."""
+    import uvicorn
+
+    sys.path.insert(0, str(ROOT / "server"))
+    from urllib.parse import parse_qs
+
+    from lec_kg.config import Settings
+    from lec_kg.engine import build_engine
+    from lec_kg.engine_api import QueryRequest
+    from lec_kg.errors import LecKgError
+
+    engine = build_engine(Settings(source_dir=ROOT, data_dir=None))
+
+    def answer(text: str) -> tuple[int, str, bytes]:
+        try:
+            form = engine.query_form(text)
+            media = "text/turtle" if form in ("construct", "describe") else JSON_RESULTS
+            result = engine.query(QueryRequest(text), media)
+            return 200, result.media_type, result.body
+        except LecKgError as exc:
+            return exc.status, "application/json", json.dumps(exc.to_dict()).encode()
+
+    async def app(scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        params = parse_qs(scope["query_string"].decode())
+        if scope["path"] == "/ready":
+            status, media, body = 200, "text/plain", b"ready"
+        else:
+            loop = asyncio.get_running_loop()
+            status, media, body = await loop.run_in_executor(None, answer, params["query"][0])
+        headers = [(b"content-type", media.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def start_servers(
+    tmp: Path, minimal: bool = False
+) -> tuple[dict[str, str], list[subprocess.Popen]]:
     quads = dump_dataset(tmp / "data.nq")
     print(f"dataset: {quads} quads", file=sys.stderr)
     subprocess.run(
@@ -115,38 +160,18 @@ def start_servers(tmp: Path) -> tuple[dict[str, str], list[subprocess.Popen]]:
     lec_port, oxi_port = free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("LEC_KG_WRITE_TOKEN", None)
+    lec_cmd = (
+        [sys.executable, __file__, "--serve-minimal", str(lec_port)]
+        if minimal
+        else [str(BIN / "lec-kg"), "--source-dir", str(ROOT), "serve", "--memory"]
+        + ["--host", "127.0.0.1", "--port", str(lec_port)]
+    )
+    oxi_cmd = [str(BIN / "oxigraph"), "serve-read-only", "--location", str(tmp / "oxi")]
+    oxi_cmd += ["--bind", f"127.0.0.1:{oxi_port}", "--union-default-graph"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     procs = [
-        subprocess.Popen(
-            [
-                str(BIN / "lec-kg"),
-                "--source-dir",
-                str(ROOT),
-                "serve",
-                "--memory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(lec_port),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        ),
-        subprocess.Popen(
-            [
-                str(BIN / "oxigraph"),
-                "serve-read-only",
-                "--location",
-                str(tmp / "oxi"),
-                "--bind",
-                f"127.0.0.1:{oxi_port}",
-                "--union-default-graph",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        ),
+        subprocess.Popen(lec_cmd, env=env, start_new_session=True, **quiet),
+        subprocess.Popen(oxi_cmd, start_new_session=True, **quiet),
     ]
     urls = {"lec-kg": f"http://127.0.0.1:{lec_port}", "oxigraph": f"http://127.0.0.1:{oxi_port}"}
     wait_http(urls["lec-kg"] + "/ready")
@@ -158,32 +183,98 @@ def endpoint(server: str, url: str) -> str:
     return url + ("/sparql" if server == "lec-kg" else "/query")
 
 
-async def measure(url: str, query: str, concurrency: int, seconds: float) -> Cell:
+def _request_bytes(url: str, query: str) -> tuple[str, int, bytes]:
+    parts = urlsplit(url)
+    target = f"{parts.path}?{urlencode({'query': query})}"
+    head = (
+        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: {ACCEPT}\r\n"
+        "Connection: keep-alive\r\n\r\n"
+    )
+    return parts.hostname or "127.0.0.1", parts.port or 80, head.encode()
+
+
+def _read_response(sock: socket.socket, buf: bytes) -> tuple[int, bytes]:
+    """Read one HTTP/1.1 response (Content-Length or chunked); return (status, leftover)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(b":") for ln in lines[1:])}
+    if b"content-length" in fields:
+        size = int(fields[b"content-length"])
+        while len(rest) < size:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            rest += chunk
+        return status, rest[size:]
+    while True:  # chunked
+        while b"\r\n" not in rest:
+            rest += sock.recv(65536)
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        while len(rest) < size + 2:
+            rest += sock.recv(65536)
+        rest = rest[size + 2 :]
+        if size == 0:
+            return status, rest
+
+
+def _client(url: str, query: str, threads: int, seconds: float, out) -> None:
+    """One load-generating process: `threads` keep-alive connections until the deadline."""
+    host, port, request = _request_bytes(url, query)
     latencies: list[float] = []
-    errors = 0
-    count = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        params = {"query": query}
-        headers = {"Accept": ACCEPT}
-        await client.get(url, params=params, headers=headers)  # warm-up, not counted
-        start = time.perf_counter()
-        end = start + seconds
+    errors = [0]
+    cap = MAX_REQUESTS // max(1, threads)
+    end = time.perf_counter() + seconds
 
-        async def loop() -> None:
-            nonlocal errors, count
-            while time.perf_counter() < end and count < MAX_REQUESTS:
-                count += 1
-                t0 = time.perf_counter()
-                r = await client.get(url, params=params, headers=headers)
-                await r.aread()
-                latencies.append((time.perf_counter() - t0) * 1000)
-                if r.status_code != 200:
-                    errors += 1
+    def loop() -> None:
+        sock = socket.create_connection((host, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        done = 0
+        while time.perf_counter() < end and done < cap:
+            t0 = time.perf_counter()
+            sock.sendall(request)
+            status, buf = _read_response(sock, buf)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            done += 1
+            if status != 200:
+                errors[0] += 1
+        sock.close()
 
-        await asyncio.gather(*(loop() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    return Cell(len(latencies), errors, elapsed, latencies)
+    pool = [threading.Thread(target=loop) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    out.put((latencies, errors[0]))
+
+
+def measure(url: str, query: str, concurrency: int, seconds: float) -> Cell:
+    """`concurrency` connections spread over up to two client processes (the GIL)."""
+    host, port, request = _request_bytes(url, query)
+    with socket.create_connection((host, port)) as warm:  # warm-up, not counted
+        warm.sendall(request.replace(b"keep-alive", b"close"))
+        _read_response(warm, b"")
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs_n = 1 if concurrency == 1 else 2
+    shares = [concurrency // procs_n + (i < concurrency % procs_n) for i in range(procs_n)]
+    start = time.perf_counter()
+    procs = [ctx.Process(target=_client, args=(url, query, n, seconds, out)) for n in shares]
+    for p in procs:
+        p.start()
+    gathered = [out.get(timeout=seconds + 120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    elapsed = time.perf_counter() - start
+    latencies = [x for lat, _ in gathered for x in lat]
+    return Cell(len(latencies), sum(e for _, e in gathered), elapsed, latencies)
 
 
 def queries(match: str | None) -> dict[str, str]:
@@ -201,24 +292,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
     ap.add_argument("--match", help="only queries whose name contains this")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument(
+        "--minimal-app",
+        action="store_true",
+        help="serve the engine from a bare ASGI app instead of `lec-kg serve` (the ceiling)",
+    )
+    ap.add_argument("--serve-minimal", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.serve_minimal:
+        serve_minimal(args.serve_minimal)
+        return 0
     levels = [int(c) for c in args.concurrency.split(",")]
     selected = queries(args.match)
     tmp = Path(tempfile.mkdtemp(prefix="lec-kg-bench-"))
     procs: list[subprocess.Popen] = []
     results = []
     try:
-        urls, procs = start_servers(tmp)
+        urls, procs = start_servers(tmp, args.minimal_app)
         print(
             f"{'query':52} {'c':>3} {'lec rps':>8} {'oxi rps':>8} {'ratio':>6} "
             f"{'lec p50':>8} {'lec p99':>8} {'oxi p50':>8} {'oxi p99':>8}"
         )
         for name, text in selected.items():
             for c in levels:
-                cells = {
-                    s: asyncio.run(measure(endpoint(s, u), text, c, args.seconds))
-                    for s, u in urls.items()
-                }
+                cells = {s: measure(endpoint(s, u), text, c, args.seconds) for s, u in urls.items()}
                 lec, oxi = cells["lec-kg"], cells["oxigraph"]
                 ratio = lec.rps / oxi.rps if oxi.rps else float("nan")
                 flag = " ERR" if lec.errors or oxi.errors else ""

@@ -6,14 +6,17 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from rdflib import BNode, Dataset, Graph, URIRef
 from rdflib.namespace import RDFS
 
 from lec_kg.cli import main
-from tests.conftest import LEC_KG, ROOT, TOKEN, free_port
+from tests.conftest import LEC_KG, ROOT, TOKEN, LiveServer, free_port, wait_until_ready
 from tests.http_support import LEC, RDFLIB_FORMAT, parse_results
 
 SELECT = (
@@ -56,6 +59,17 @@ def test_query_prints_a_table(home, capsysbinary) -> None:
     assert lines[0].strip() == "label"
     assert lines[2].strip() == "actor@en"
     assert lines[-1] == "(1 row)"
+
+
+def test_query_table_shortens_known_namespaces(home, capsysbinary) -> None:
+    """IRIs in a known namespace show as prefixed names, others in full between <>."""
+    query = f"SELECT ?a ?b WHERE {{ VALUES (?a ?b) {{ (<{LEC}Actor> <http://example.org/x>) }} }}"
+    code, out, err = run_cli(capsysbinary, "query", query)
+    assert code == 0, err
+    assert out.decode("utf-8").splitlines()[2].split(" | ") == [
+        "lec:Actor",
+        "<http://example.org/x>",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -225,4 +239,74 @@ def test_serve_refuses_a_graph_that_fails_the_shapes(tmp_path) -> None:
     )
     assert done.returncode == 1
     assert "not serving" in done.stderr
+    assert PLACE.format("serve-invalid") in done.stderr  # the focus node ...
+    assert "FactNodeShape-evidence" in done.stderr  # ... and the shape it breaks
+    assert "graph/zz-invalid.ttl" in done.stderr  # ... and the file to fix
     assert "Uvicorn running" not in done.stderr
+
+
+def test_serve_with_a_data_dir_keeps_added_and_updated_facts(home, capsysbinary, monkeypatch):
+    """add, then serve that folder: the added fact is served, and an update survives a restart."""
+    monkeypatch.setenv("LEC_KG_WRITE_TOKEN", TOKEN)
+    data_dir = home / "store"
+    facts = home / "served-place.ttl"
+    facts.write_text(PLACE_TTL.format(place=PLACE.format("added"), evidence=EVIDENCE))
+    code, _, err = run_cli(capsysbinary, "add", str(facts), "--data-dir", str(data_dir))
+    assert code == 0, err
+    insert = (
+        "PREFIX lec: <https://w3id.org/lec-kg/ontology#>\n"
+        "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
+        "PREFIX dcterms: <http://purl.org/dc/terms/>\n"
+        "INSERT DATA { GRAPH <https://w3id.org/lec-kg/graph/submitted/cli-test> {\n"
+        f'<{PLACE.format("updated")}> a lec:Place ; rdfs:label "Updated place"@en {EVIDENCE} .\n'
+        "} }"
+    )
+
+    def served(slug: str, server) -> bool:
+        reply = httpx.get(
+            server.sparql,
+            params={"query": f"ASK {{ GRAPH ?g {{ <{PLACE.format(slug)}> ?p ?o }} }}"},
+            headers={"Accept": "application/json"},
+        )
+        return reply.json()["boolean"]
+
+    with running_server(home, data_dir) as server:
+        assert served("added", server)
+        reply = httpx.post(
+            server.sparql, data={"update": insert}, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert reply.status_code == 200, reply.text
+        assert served("updated", server)
+    with running_server(home, data_dir) as server:
+        assert served("added", server) and served("updated", server)
+
+
+@contextmanager
+def running_server(home: Path, data_dir: Path) -> Iterator[LiveServer]:
+    """`lec-kg serve --data-dir` on a free port until the block ends (then SIGTERM)."""
+    port = free_port()
+    log = home / f"serve-{port}.log"
+    env = {**os.environ, "XDG_DATA_HOME": str(home / "xdg")}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                str(LEC_KG),
+                "--source-dir",
+                str(ROOT),
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(process, url, log, limit_s=300)
+        yield LiveServer(process, url, log)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -330,6 +331,29 @@ def test_a_rejected_update_leaves_the_store_byte_for_byte_as_it_was(write_engine
     assert report["conforms"] is False
     assert any(f["focus"] == "urn:lec-kg-test:bad" for f in report["findings"])
     assert rows(write_engine, "SELECT ?c WHERE { <urn:lec-kg-test:bad> a ?c }") == []
+
+
+def test_concurrent_writers_are_serialised_and_both_land(write_engine) -> None:
+    outcomes: list = []
+
+    def write(i: int) -> None:
+        outcomes.append(
+            write_engine.update(
+                f"INSERT DATA {{ GRAPH <{TEST_GRAPH}> "
+                f'{{ <urn:lec-kg-test:w{i}> <{LEC}note> "writer {i}" }} }}'
+            )
+        )
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert [(o.added, o.removed) for o in outcomes] == [(1, 0)] * 3
+    found = values(
+        write_engine, f'SELECT ?o WHERE {{ ?s <{LEC}note> ?o FILTER(STRSTARTS(?o, "writer")) }}'
+    )
+    assert found == {"writer 0", "writer 1", "writer 2"}
 
 
 def test_updates_may_not_touch_the_inferred_graph(write_engine) -> None:

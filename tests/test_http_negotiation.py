@@ -67,6 +67,11 @@ ACCEPT_TABLE = [
 ]
 
 
+def test_the_accept_table_has_not_shrunk() -> None:
+    """A guard against the table losing rows in silence."""
+    assert len(ACCEPT_TABLE) == 36
+
+
 @pytest.mark.parametrize(("query", "accept", "status", "expected"), ACCEPT_TABLE)
 def test_accept_table(client, query, accept, status, expected) -> None:
     """Each Accept header gets the status and media type of the table, and a body that parses."""

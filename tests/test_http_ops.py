@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -57,6 +58,7 @@ def test_health_answers_200(client) -> None:
     reply = client.get("/health")
     assert reply.status_code == 200
     assert reply.json()["status"] == "ok"
+    assert client.head("/health").status_code == 200  # load balancers probe with HEAD
 
 
 def test_ready_is_200_once_the_graph_is_loaded(client, engine) -> None:
@@ -246,3 +248,26 @@ def test_query_timeout_is_503_not_200(settings) -> None:
         "error": "query timeout",
         "detail": "the query ran longer than 30 s and was stopped",
     }
+
+
+def test_app_without_engine_loads_it_in_the_background(settings) -> None:
+    """create_app(settings) alone builds the engine at start-up; /ready turns 200 when done."""
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/health").status_code == 200
+        deadline = time.monotonic() + 300  # a guard against hanging, not a timed assertion
+        while c.get("/ready").status_code != 200:
+            assert time.monotonic() < deadline, c.get("/ready").json()
+            time.sleep(0.1)
+        assert c.get("/sparql", params={"query": SELECT}).status_code == 200
+
+
+def test_docs_page_loads_nothing_from_other_hosts(client) -> None:
+    """/docs works offline: every script and stylesheet it names is served by this process."""
+    import re
+
+    page = client.get("/docs").text
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page)
+    assert assets, "the docs page names no assets"
+    for url in assets:
+        assert url.startswith("/"), f"/docs loads {url} from elsewhere"
+        assert client.get(url).status_code == 200, url

@@ -201,6 +201,12 @@ REFUSALS = [
         "not UTF-8",
     ),
     (
+        "no acceptable format",
+        {"method": "GET", "params": {"query": SELECT}, "headers": {"Accept": "image/png"}},
+        406,
+        "nothing matches Accept: image/png",
+    ),
+    (
         "update sent as a query",
         {"method": "GET", "params": {"query": "CLEAR ALL"}},
         400,
@@ -283,3 +289,33 @@ def test_service_description_is_not_confused_with_a_missing_query(client) -> Non
     reply = client.get("/sparql", headers={"Accept": "text/turtle"})
     assert reply.status_code == 200
     assert reply.headers["content-type"] == "text/turtle; charset=utf-8"
+
+
+@pytest.fixture(scope="module")
+def capped_client(settings):
+    """An app over an engine whose result cap is 3 rows."""
+    from tests.conftest import build
+
+    capped = replace(settings, max_result_rows=3)
+    engine = build(capped)
+    with TestClient(create_app(capped, engine), raise_server_exceptions=False) as c:
+        yield c
+    engine.close()
+
+
+@pytest.mark.parametrize("mtype", ["application/sparql-results+json", "text/csv"])
+def test_a_result_cut_by_the_cap_says_so(capped_client, mtype) -> None:
+    """Past max_result_rows the reply is cut and flagged: header always, JSON member too."""
+    reply = capped_client.get(
+        "/sparql",
+        params={"query": "SELECT ?s ?p ?o WHERE { ?s ?p ?o }"},
+        headers={"Accept": mtype},
+    )
+    assert reply.status_code == 200
+    assert reply.headers["x-lec-truncated"] == "true"
+    assert reply.headers["x-lec-rows"] == "3"
+    assert len(parse_results(reply.content, mtype)) == 3
+    if mtype == "application/sparql-results+json":
+        assert reply.json()["truncated"] is True
+    small = capped_client.get("/sparql", params={"query": "SELECT * WHERE { } LIMIT 1"})
+    assert small.headers["x-lec-truncated"] == "false"

@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,7 +25,7 @@ from .engine_api import Engine
 from .errors import LecKgError, Unauthorized
 from .limits import BodyLimitMiddleware
 from .observability import REQUEST_ID_HEADER, Metrics, ObservabilityMiddleware, request_id_of
-from .routes import ops, sparql
+from .routes import docs, ops, sparql
 from .routes.deps import store_quads
 
 LOG = logging.getLogger("lec_kg.app")
@@ -49,6 +50,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=_lifespan,
         default_response_class=JSONUTF8Response,
+        docs_url=None,  # served by routes.docs from local files, never a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -63,6 +66,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     app.include_router(ops.router)
     app.include_router(sparql.router)
+    docs.mount(app)
     # Later routers slot in here, one per concern: validate, facts, id, void, reconcile,
     # as-of, risks.
 
@@ -73,7 +77,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         allow_origins=["*"],
         allow_methods=["GET", "POST"],
         allow_headers=["Accept", "Content-Type"],  # no Authorization: no cross-origin writes
-        expose_headers=[REQUEST_ID_HEADER, "X-LEC-Truncated"],
+        expose_headers=[REQUEST_ID_HEADER, "X-LEC-Truncated", "X-LEC-Rows"],
         allow_credentials=False,
         max_age=600,
     )
@@ -88,10 +92,22 @@ def _is_ready(app: FastAPI) -> bool:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Build the engine in a background thread when none was given, so /health answers at once."""
+    """Build the engine in a background thread when none was given, so /health answers at once.
+
+    An engine built here is closed here; an engine passed in belongs to the caller.
+    """
+    loader = None
     if app.state.engine is None:
-        threading.Thread(target=_build_engine, args=(app,), name="lec-kg-load", daemon=True).start()
+        loader = threading.Thread(
+            target=_build_engine, args=(app,), name="lec-kg-load", daemon=True
+        )
+        loader.start()
     yield
+    if loader is not None:
+        loader.join()
+        close = getattr(app.state.engine, "close", None)
+        if callable(close):
+            close()
 
 
 def _build_engine(app: FastAPI) -> None:
@@ -142,8 +158,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _title(status: int) -> str:
-    from http import HTTPStatus
-
+    """The lower-case reason phrase of a status ("not found")."""
     try:
         return HTTPStatus(status).phrase.lower()
     except ValueError:

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write the asserted graph in an RDF format")
     export.add_argument("--format", default="turtle", help="turtle, nt, nquads, trig, jsonld, xml")
     export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
+    export.add_argument("--data-dir", type=Path, help="store folder (default: user data folder)")
+    export.add_argument("--memory", action="store_true", help="export the shipped files only")
 
     add = sub.add_parser("add", help="validate a file of new facts and add it to the store")
     add.add_argument("file", type=Path, help="Turtle file with the new facts")

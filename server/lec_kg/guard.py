@@ -174,8 +174,8 @@ def inspect(text: str, limits: Limits, *, update: bool = False) -> Inspection:
             form = QUERY_FORMS[upper]
         elif upper in ("FROM", "USING"):
             is_named = i + 1 < len(toks) and toks[i + 1].text.upper() == "NAMED"
-            target = toks[i + 2] if is_named else toks[i + 1] if i + 1 < len(toks) else None
-            iri = _term_iri(target, prefixes, base) if target is not None else None
+            at = i + 2 if is_named else i + 1
+            iri = _term_iri(toks[at], prefixes, base) if at < len(toks) else None
             if iri is None:
                 raise syntax_error_at(text, tok.start, f"{upper} must be followed by an IRI")
             (named if is_named else default).append(iri)

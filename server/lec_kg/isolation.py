@@ -271,10 +271,14 @@ def _read_frame(fd: int, deadline: float | None) -> tuple[dict, bytes] | None:
 
 def _read_exact(fd: int, n: int, deadline: float | None, allow_eof: bool = False) -> bytes | None:
     chunks = []
+    poller = None
+    if deadline is not None:
+        poller = select.poll()  # not select(): it fails on descriptors above 1023
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     while n > 0:
-        if deadline is not None:
+        if poller is not None and deadline is not None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            if remaining <= 0 or not poller.poll(remaining * 1000):
                 raise WorkerTimeout()
         chunk = os.read(fd, min(n, 1 << 20))
         if not chunk:

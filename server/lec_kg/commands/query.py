@@ -11,9 +11,22 @@ from pathlib import Path
 from ..config import Settings
 from ..engine_api import QueryRequest
 from ..errors import LecKgError
+from ..namespaces import CODE, ID, LEC
 from ..negotiation import FORM_KIND, by_keyword
 
 TABLE = "table"
+# Longest namespace first, so code: wins over id: for code-list IRIs.
+TABLE_PREFIXES = {
+    "code": str(CODE),
+    "id": str(ID),
+    "lec": str(LEC),
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+    "owl": "http://www.w3.org/2002/07/owl#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+    "skos": "http://www.w3.org/2004/02/skos/core#",
+    "dcterms": "http://purl.org/dc/terms/",
+}
 JSON_RESULTS = "application/sparql-results+json"
 
 
@@ -71,7 +84,7 @@ def read_query(arg: str) -> str:
 def describe_error(exc: LecKgError) -> str:
     """One line: what went wrong and, for a syntax error, where."""
     where = ""
-    if exc.extra.get("line") is not None:
+    if exc.extra.get("line") is not None and f"line {exc.extra['line']}" not in exc.detail:
         where = f" (line {exc.extra['line']}, column {exc.extra.get('column')})"
     extra = ""
     if exc.extra.get("formats"):
@@ -88,7 +101,7 @@ def render_table(body: bytes) -> str:
     rows = [[_cell(b.get(v)) for v in names] for b in doc["results"]["bindings"]]
     widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
     line = "-+-".join("-" * w for w in widths)
-    out = [" | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)), line]
+    out = [" | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)).rstrip(), line]
     out += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(out) + "\n"
@@ -99,10 +112,19 @@ def _cell(term: dict | None) -> str:
     if term is None:
         return ""
     if term["type"] == "uri":
-        return f"<{term['value']}>"
+        return _compact(term["value"])
     if term["type"] == "bnode":
         return f"_:{term['value']}"
     value = term["value"].replace("\n", " ")
     if "xml:lang" in term:
         return f"{value}@{term['xml:lang']}"
     return value
+
+
+def _compact(iri: str) -> str:
+    """A prefixed name when a well-known prefix fits (for reading, not Turtle), else <IRI>."""
+    for prefix, ns in TABLE_PREFIXES.items():
+        local = iri[len(ns) :]
+        if iri.startswith(ns) and local and all(c.isalnum() or c in "-_./" for c in local):
+            return f"{prefix}:{local}"
+    return f"<{iri}>"

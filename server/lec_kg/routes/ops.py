@@ -12,12 +12,14 @@ from .deps import metrics_of
 router = APIRouter(tags=["operations"])
 
 
+@router.head("/health", include_in_schema=False)
 @router.get("/health")
 def health() -> dict[str, str]:
     """Liveness: 200 as long as the process answers."""
     return {"status": "ok", "version": __version__}
 
 
+@router.head("/ready", include_in_schema=False)
 @router.get("/ready", responses={503: {"description": "not loaded yet, or the graph is invalid"}})
 def ready(request: Request) -> JSONResponse:
     """Readiness: 200 once the graph is loaded and has passed the shapes, else 503 saying why."""

@@ -8,10 +8,9 @@ from fastapi import Request, Response
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, OWL, RDF, SH
 
-from .. import __version__
 from ..config import Settings
 from ..engine_api import Engine
-from ..namespaces import ONTOLOGY_IRI
+from ..namespaces import CANONICAL_BASE, ONTOLOGY_IRI
 from ..negotiation import Choice, negotiate, offers
 from ..sources import discover
 from .deps import ready_engine, select_values, settings_of
@@ -23,9 +22,10 @@ RDFLIB_FORMAT = {
     "application/ld+json": "json-ld",
     "application/rdf+xml": "xml",
 }
+# The ontology's own statements, under its canonical IRI or moved under a deployment's base.
 ONTOLOGY_FACTS = (
-    f"SELECT DISTINCT ?p ?o WHERE {{ {{ GRAPH ?g {{ <{ONTOLOGY_IRI}> ?p ?o }} }} "
-    f"UNION {{ <{ONTOLOGY_IRI}> ?p ?o }} }}"
+    "SELECT DISTINCT ?ontology ?p ?o WHERE {{ VALUES ?ontology {{ {iris} }} "
+    "{{ GRAPH ?g {{ ?ontology ?p ?o }} }} UNION {{ ?ontology ?p ?o }} }}"
 )
 # Every triple of a named graph is also in the default graph: the union default graph feature.
 NOT_UNION = "SELECT ?s WHERE { GRAPH ?g { ?s ?p ?o } FILTER NOT EXISTS { ?s ?p ?o } } LIMIT 1"
@@ -68,7 +68,6 @@ def describe(endpoint: str, settings: Settings, engine: Engine) -> Graph:
     if not select_values(engine, NOT_UNION):
         g.add((service, SD.feature, SD.UnionDefaultGraph))
     g.add((service, DCTERMS.title, Literal("lec-kg SPARQL 1.1 endpoint", lang="en")))
-    g.add((service, OWL.versionInfo, Literal(__version__)))
 
     dataset = BNode()
     g.add((service, SD.defaultDataset, dataset))
@@ -82,11 +81,13 @@ def describe(endpoint: str, settings: Settings, engine: Engine) -> Graph:
         g.add((named, RDF.type, SD.NamedGraph))
         g.add((named, SD.name, URIRef(name)))
 
-    ontology = URIRef(ONTOLOGY_IRI)
+    iris = {ONTOLOGY_IRI, settings.base_iri + ONTOLOGY_IRI[len(CANONICAL_BASE) :]}
+    rows = select_values(engine, ONTOLOGY_FACTS.format(iris=" ".join(f"<{i}>" for i in iris)))
+    ontology = URIRef(rows[0]["ontology"] if rows else ONTOLOGY_IRI)
     g.add((dataset, DCTERMS.conformsTo, ontology))
     g.add((ontology, RDF.type, OWL.Ontology))
     iri_valued = {str(OWL.versionIRI), str(DCTERMS.license)}
-    for row in select_values(engine, ONTOLOGY_FACTS):
+    for row in rows:
         if row["p"] == str(DCTERMS.license):
             g.add((dataset, DCTERMS.license, URIRef(row["o"])))
         if row["p"] in iri_valued:
@@ -100,7 +101,8 @@ def describe(endpoint: str, settings: Settings, engine: Engine) -> Graph:
 
 def _html(endpoint: str, graph: Graph) -> str:
     """A minimal page for browsers: what this is, and a form that sends a query."""
-    version = graph.value(URIRef(ONTOLOGY_IRI), OWL.versionInfo)
+    ontology = next(graph.subjects(RDF.type, OWL.Ontology), None)
+    version = graph.value(ontology, OWL.versionInfo) if ontology is not None else None
     licence = next(graph.objects(None, DCTERMS.license), None)
     shapes = sorted(str(o) for o in graph.objects(None, SH.shapesGraph))
     graphs = sorted(str(o) for o in graph.objects(None, SD.name))

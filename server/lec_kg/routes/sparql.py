@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import time
-from dataclasses import dataclass
-from typing import Annotated, Literal
-from urllib.parse import parse_qsl
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from ..auth import check_write_access
-from ..engine_api import QueryRequest, QueryResult
+from ..engine_api import Engine, QueryRequest, QueryResult
 from ..errors import (
     BadRequest,
     LecKgError,
@@ -21,30 +18,25 @@ from ..errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from ..negotiation import TABLE, negotiate, offers_for_form
+from ..negotiation import TABLE, Choice, negotiate, offers_for_form
+from ..protocol import (
+    FORM,
+    PROTOCOL_PARAMS,
+    SPARQL_QUERY,
+    SPARQL_UPDATE,
+    Operation,
+    decode_text,
+    formats,
+    parse_form,
+    read_operation,
+    update_keyword,
+)
 from . import service_description
 from .deps import metrics_of, ready_engine, settings_of
 
 router = APIRouter(tags=["SPARQL"])
 
-FORM = "application/x-www-form-urlencoded"
-SPARQL_QUERY = "application/sparql-query"
-SPARQL_UPDATE = "application/sparql-update"
-PROTOCOL_PARAMS = {
-    "query",
-    "update",
-    "default-graph-uri",
-    "named-graph-uri",
-    "using-graph-uri",
-    "using-named-graph-uri",
-}
-FORMAT_PARAMS = ("format", "output")
 TRUNCATED_HEADER = "X-LEC-Truncated"
-_UPDATE_WORD = re.compile(
-    r"^\s*(?:(?:PREFIX\s+\S*\s*<[^>]*>|BASE\s*<[^>]*>|#[^\n]*)\s*)*"
-    r"(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b",
-    re.IGNORECASE,
-)
 RESULT_TYPES = {m.name: {} for m in TABLE if m.kind in ("results", "graph")}
 ERRORS = {
     400: {"description": "malformed request or query (message, line and column)"},
@@ -52,17 +44,6 @@ ERRORS = {
     413: {"description": "request body over the size limit"},
     503: {"description": "graph not ready, or the query ran out of time"},
 }
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One protocol operation read from a request: a query or an update, and its dataset."""
-
-    kind: Literal["query", "update"]
-    text: str
-    default_graphs: tuple[str, ...] = ()
-    named_graphs: tuple[str, ...] = ()
-    formats: tuple[str, ...] = ()
 
 
 Param = Annotated[str | None, Query(description="SPARQL 1.1 query text")]
@@ -85,12 +66,14 @@ async def sparql_get(
     format: Format = None,
 ) -> Response:
     """Run a SPARQL query given as ?query=; without one, describe the service (SPARQL 1.1 SD)."""
+    # The declared parameters document the route (OpenAPI); the protocol rules need them all,
+    # repeated ones included, so they are read from the raw query string.
     params = request.query_params.multi_items()
     if PROTOCOL_PARAMS.isdisjoint(k for k, _ in params):
-        return await run_in_threadpool(service_description.respond, request, _formats(params))
+        return await run_in_threadpool(service_description.respond, request, formats(params))
     if any(k == "update" for k, _ in params):
         raise BadRequest("an update must be sent with POST (update= form field or sparql-update)")
-    return await _answer_query(request, _operation(params))
+    return await _answer_query(request, read_operation(params))
 
 
 @router.post(
@@ -126,12 +109,12 @@ async def sparql_post(request: Request) -> Response:
     media_type = content_type.partition(";")[0].strip().lower()
     url_params = request.query_params.multi_items()
     if media_type == FORM:
-        op = _operation(url_params + await _read_form(request))
+        op = read_operation(url_params + await _read_form(request))
     elif media_type == SPARQL_QUERY:
-        op = _operation(url_params, direct=("query", await _read_text(request)))
+        op = read_operation(url_params, direct=("query", await _read_text(request)))
     elif media_type == SPARQL_UPDATE:
         check_write_access(request.headers.get("authorization"), settings_of(request))
-        op = _operation(url_params, direct=("update", await _read_text(request)))
+        op = read_operation(url_params, direct=("update", await _read_text(request)))
     else:
         raise UnsupportedMediaType(
             f"POST /sparql reads {FORM}, {SPARQL_QUERY} or {SPARQL_UPDATE}, "
@@ -143,67 +126,14 @@ async def sparql_post(request: Request) -> Response:
     return await _apply_update(request, op)
 
 
-def _operation(
-    params: list[tuple[str, str]], direct: tuple[Literal["query", "update"], str] | None = None
-) -> Operation:
-    """Read the one query or update and its dataset parameters; 400 when they do not add up."""
-    queries = [v for k, v in params if k == "query"]
-    updates = [v for k, v in params if k == "update"]
-    if direct is not None and (queries or updates):
-        raise BadRequest(f"the {direct[0]} is the request body; do not also send query= or update=")
-    if len(queries) > 1:
-        raise BadRequest(f"{len(queries)} query parameters were sent; send exactly one")
-    if len(updates) > 1:
-        raise BadRequest(f"{len(updates)} update parameters were sent; send exactly one")
-    if queries and updates:
-        raise BadRequest("send either query= or update=, not both")
-    if direct is not None:
-        kind, text = direct
-    elif queries:
-        kind, text = "query", queries[0]
-    elif updates:
-        kind, text = "update", updates[0]
-    else:
-        raise BadRequest("the query parameter is missing: send query=<SPARQL query>")
-    if not text.strip():
-        raise BadRequest(f"the {kind} is empty")
-    dataset = {k: tuple(v for key, v in params if key == k) for k in PROTOCOL_PARAMS}
-    unsupported = (
-        ("using-graph-uri", "using-named-graph-uri")
-        if kind == "query"
-        else ("default-graph-uri", "named-graph-uri", "using-graph-uri", "using-named-graph-uri")
-    )
-    for name in unsupported:
-        if dataset[name]:
-            raise BadRequest(f"{name} is not supported with {kind}= on this service")
-    if any(not uri.strip() for k in ("default-graph-uri", "named-graph-uri") for uri in dataset[k]):
-        raise BadRequest("default-graph-uri and named-graph-uri must not be empty")
-    return Operation(
-        kind, text, dataset["default-graph-uri"], dataset["named-graph-uri"], _formats(params)
-    )
-
-
-def _formats(params: list[tuple[str, str]]) -> tuple[str, ...]:
-    """The values of the format= and output= parameters, in order."""
-    return tuple(v for k, v in params if k in FORMAT_PARAMS and v.strip())
-
-
 async def _read_form(request: Request) -> list[tuple[str, str]]:
-    """The fields of a url-encoded form body, repeated fields kept."""
-    body = await request.body()
-    try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
-    except UnicodeDecodeError as exc:
-        raise BadRequest("the form body is not url-encoded UTF-8") from exc
+    """The fields of a url-encoded form body."""
+    return parse_form(await request.body())
 
 
 async def _read_text(request: Request) -> str:
-    """A direct POST body: the query or update text, UTF-8."""
-    body = await request.body()
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"the body is not UTF-8 (byte {exc.start})") from exc
+    """A direct POST body as text."""
+    return decode_text(await request.body())
 
 
 async def _answer_query(request: Request, op: Operation) -> Response:
@@ -212,11 +142,11 @@ async def _answer_query(request: Request, op: Operation) -> Response:
     try:
         form = await run_in_threadpool(engine.query_form, op.text)
     except QuerySyntaxError as exc:
-        match = _UPDATE_WORD.match(op.text)
-        if match is None:
+        verb = update_keyword(op.text)
+        if verb is None:
             raise
         raise QuerySyntaxError(
-            f"this is a SPARQL Update ({match.group(1).upper()}), not a query: POST it as "
+            f"this is a SPARQL Update ({verb}), not a query: POST it as "
             f"update= or {SPARQL_UPDATE} with the write token ({exc.detail})",
             exc.line,
             exc.column,
@@ -243,11 +173,11 @@ async def _answer_query(request: Request, op: Operation) -> Response:
     return Response(_flag_truncation(result), media_type=choice.content_type, headers=headers)
 
 
-def _choose(request: Request, form: str, formats: tuple[str, ...]):
+def _choose(request: Request, form: str, wanted: tuple[str, ...]) -> Choice:
     """The negotiated representation; the first format= / output= value that resolves wins."""
     available = offers_for_form(form)
     first_error: LecKgError | None = None
-    for fmt in formats:
+    for fmt in wanted:
         try:
             return negotiate(None, available, fmt)
         except LecKgError as exc:
@@ -299,7 +229,7 @@ async def _apply_update(request: Request, op: Operation) -> Response:
     return Response(json.dumps(body).encode("utf-8"), media_type="application/json; charset=utf-8")
 
 
-def _is_query(engine, text: str) -> bool:
+def _is_query(engine: Engine, text: str) -> bool:
     """True when the text parses as a query (so it was sent to the wrong operation)."""
     try:
         engine.query_form(text)
