@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lec_kg.errors import ForbiddenOperation, QuerySyntaxError, QueryTooComplex
-from lec_kg.guard import Limits, check_dataset, inspect, syntax_error_from
+from lec_kg.guard import Limits, cap_rows, check_dataset, inspect, syntax_error_from
 
 LIMITS = Limits(max_chars=10_000)
 P = "PREFIX ex: <http://example.org/>\n"
@@ -131,3 +131,21 @@ def test_engine_messages_become_line_and_column() -> None:
     assert (err.line, err.column) == (3, 16)
     assert "line 3, column 16" in err.detail
     assert err.to_dict()["line"] == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "capped"),
+    [
+        ("SELECT * { ?s ?p ?o }", "SELECT * { ?s ?p ?o }\nLIMIT 11"),
+        ("SELECT * { ?s ?p ?o } # note", "SELECT * { ?s ?p ?o } # note\nLIMIT 11"),
+        ("SELECT * { ?s ?p ?o } LIMIT 5 OFFSET 2", "SELECT * { ?s ?p ?o } LIMIT 5 OFFSET 2"),
+        ("SELECT * { ?s ?p ?o } LIMIT 500", "SELECT * { ?s ?p ?o } LIMIT 011"),
+        (
+            "SELECT * { { SELECT * { ?s ?p ?o } LIMIT 500 } }",
+            "SELECT * { { SELECT * { ?s ?p ?o } LIMIT 500 } }\nLIMIT 11",
+        ),
+        ("SELECT * { ?s ?p ?o } VALUES ?s { <a> }", None),
+    ],
+)
+def test_row_cap_keeps_every_character_where_it_was(text: str, capped: str | None) -> None:
+    assert cap_rows(text, 11) == capped

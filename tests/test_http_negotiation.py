@@ -18,8 +18,8 @@ ASK = PREFIXES + 'ASK { lec:Actor rdfs:label "actor"@en }'
 CONSTRUCT = PREFIXES + "CONSTRUCT { lec:Actor rdfs:label ?l } WHERE { lec:Actor rdfs:label ?l }"
 DESCRIBE = PREFIXES + "DESCRIBE lec:Actor"
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-RESULTS = [m.name for m in offers("results")]
-GRAPHS = [m.name for m in offers("graph")]
+RESULTS = [m.name for m in offers("results", "html")]
+GRAPHS = [m.name for m in offers("graph", "html")]
 
 # (query, Accept header, expected status, expected media type of the reply)
 ACCEPT_TABLE = [
@@ -31,6 +31,8 @@ ACCEPT_TABLE = [
     (SELECT, "text/tab-separated-values", 200, "text/tab-separated-values"),
     (SELECT, "application/json", 200, "application/json"),
     (SELECT, "application/xml", 200, "application/xml"),
+    (SELECT, "text/html", 200, "text/html"),
+    (CONSTRUCT, BROWSER, 200, "text/html"),
     (
         SELECT,
         "text/csv;q=0.5, application/sparql-results+xml",
@@ -41,7 +43,7 @@ ACCEPT_TABLE = [
     (SELECT, "text/*", 200, "text/csv"),
     (SELECT, "text/*, text/csv;q=0", 200, "text/tab-separated-values"),
     (SELECT, "image/png, */*;q=0.1", 200, "application/sparql-results+json"),
-    (SELECT, BROWSER, 200, "application/xml"),
+    (SELECT, BROWSER, 200, "text/html"),
     (SELECT, "application/sparql-results+json;q=0", 406, None),
     (SELECT, "text/turtle", 406, None),
     (SELECT, "image/png", 406, None),
@@ -69,7 +71,7 @@ ACCEPT_TABLE = [
 
 def test_the_accept_table_has_not_shrunk() -> None:
     """A guard against the table losing rows in silence."""
-    assert len(ACCEPT_TABLE) == 36
+    assert len(ACCEPT_TABLE) == 38
 
 
 @pytest.mark.parametrize(("query", "accept", "status", "expected"), ACCEPT_TABLE)
@@ -92,7 +94,10 @@ def test_accept_table(client, query, accept, status, expected) -> None:
 
 def _check_body(query: str, body: bytes, mtype: str) -> None:
     """The body says what the query asks, whatever the format."""
-    if query == SELECT:
+    if mtype == "text/html":
+        page = body.decode("utf-8")
+        assert "<!doctype html>" in page and ("actor" in page or "Actor" in page)
+    elif query == SELECT:
         assert parse_results(body, mtype) == [{"label": "actor"}]
     elif query == ASK:
         assert parse_results(body, mtype) is True
@@ -176,4 +181,4 @@ def test_every_row_of_the_table_is_reachable() -> None:
     for media in TABLE:
         assert negotiate(media.name, offers(media.kind)).media == media
         assert negotiate(None, offers(media.kind), media.keywords[0]).media == media
-    assert [m.kind for m in offers_for_form("ask")] == ["results"] * 4
+    assert [m.kind for m in offers_for_form("ask")] == ["results"] * 4 + ["html"]

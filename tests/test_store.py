@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pyoxigraph import BlankNode, Literal, NamedNode, Quad
+from pyoxigraph import BlankNode, Literal, NamedNode, Quad, RdfFormat
 
 from lec_kg.sources import discover
 from lec_kg.store import JOURNAL_NAME, Journal, JournalError, MemoryStore
@@ -91,11 +91,21 @@ def test_a_second_writer_on_the_same_directory_is_refused(tmp_path: Path) -> Non
     second.close()
 
 
+def test_a_stale_process_may_not_write_over_a_newer_journal(tmp_path: Path) -> None:
+    first, second = MemoryStore(Journal(tmp_path)), MemoryStore(Journal(tmp_path))
+    first.replay_journal()
+    second.replay_journal()
+    second.commit([], [Q1])
+    second.close()  # releases the writer lock; the journal now holds a change `first` lacks
+    with pytest.raises(JournalError, match="changed by another process"):
+        first.commit([], [Q2])
+    first.close()
+    assert [r["added"] for r in Journal(tmp_path).replay()] == [f"{Q1} .\n"]
+
+
 def test_export_of_triples_merges_graphs_and_keeps_prefixes() -> None:
     store = MemoryStore()
     store.commit([], [Q1, Quad(Q1.subject, Q1.predicate, Q1.object, NamedNode("http://e/h"))])
-    body = store.serialize(
-        store.quads(), __import__("pyoxigraph").RdfFormat.TURTLE, {"ex": "http://example.org/"}
-    )
+    body = store.serialize(store.quads(), RdfFormat.TURTLE, {"ex": "http://example.org/"})
     assert body.count(b"ex:a") == 1
     assert b"@prefix ex: <http://example.org/>" in body

@@ -41,7 +41,7 @@ from .inference import entailments
 from .isolation import NoWorker, WorkerDied, WorkerPool, WorkerTimeout
 from .namespaces import CANONICAL_BASE
 from .sources import discover
-from .store import Journal, JournalError, MemoryStore, prefixes_of
+from .store import Journal, JournalError, MemoryStore, QuadStore, prefixes_of
 
 LOG = logging.getLogger("lec_kg.engine")
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -76,7 +76,7 @@ class OxigraphEngine:
     def __init__(
         self,
         settings: Settings,
-        store: MemoryStore,
+        store: QuadStore,
         validate: ValidateFn,
         *,
         prefixes: Mapping[str, str] | None = None,
@@ -147,6 +147,7 @@ class OxigraphEngine:
             )
         header = {
             "op": "query",
+            "form": form,
             "text": request.text,
             "format": table[media],
             "max_rows": self.settings.max_result_rows,
@@ -234,7 +235,10 @@ class OxigraphEngine:
                     report=_report_json(report),
                 )
             with self._state_lock:
-                self._store.commit(removed, added, note=text)
+                try:
+                    self._store.commit(removed, added, note=text)
+                except (JournalError, OSError) as exc:  # nothing was applied
+                    raise NotReady(f"the change could not be made durable: {exc}") from exc
                 inf_removed, inf_added = self._recompute_inference()
                 self._version += 1
                 self._pool.publish(

@@ -257,3 +257,34 @@ def _term_iri(tok: Token, prefixes: dict[str, str], base: str) -> str | None:
     if tok.kind == "pname":
         return _expand(tok.text, prefixes)
     return None
+
+
+def cap_rows(text: str, cap: int) -> str | None:
+    """A SELECT with its top-level LIMIT at most `cap` (added when absent), character positions
+    kept; None when the text cannot be capped that way (then the caller counts rows itself)."""
+    depth = 0
+    limit_at: Token | None = None
+    values_at: Token | None = None
+    toks = list(tokens(text))
+    for i, tok in enumerate(toks):
+        if tok.kind == "punct" and tok.text in "{([":
+            depth += 1
+        elif tok.kind == "punct" and tok.text in CLOSERS:
+            depth -= 1
+        elif depth == 0 and tok.kind == "word":
+            word = tok.text.upper()
+            if word == "LIMIT" and i + 1 < len(toks) and toks[i + 1].kind == "number":
+                limit_at = toks[i + 1]
+            elif word == "VALUES":
+                values_at = tok
+    if limit_at is not None:
+        if not limit_at.text.isdigit():
+            return None
+        if int(limit_at.text) <= cap:
+            return text
+        width = len(limit_at.text)  # zero-padded: every later character keeps its column
+        end = limit_at.start + width
+        return text[: limit_at.start] + str(cap).zfill(width) + text[end:]
+    if values_at is not None:
+        return None  # a trailing VALUES clause: inserting before it would move error columns
+    return f"{text}\nLIMIT {cap}"

@@ -12,8 +12,7 @@ removed and added, N-Quads) and sent to a worker just before its next request, s
 starts after an update returns always sees it.
 
 Wire format, both ways: 8 bytes (header length, payload length, big-endian), a JSON header, then
-the payload. The worker runs `python -c "...worker_main()"` and imports only the standard
-library and pyoxigraph.
+the payload. The child's side is `worker.py`; this module is the parent's side and the framing.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
 from pathlib import Path
 
 LOG = logging.getLogger("lec_kg.isolation")
@@ -50,206 +48,10 @@ class NoWorker(Exception):
     """No worker became free before the deadline."""
 
 
-# ---------------------------------------------------------------- the worker process
-
-
-def worker_main() -> None:
-    """Serve requests from stdin until it closes; answers go to the original stdout."""
-    out = os.dup(1)
-    os.dup2(2, 1)  # anything printed by accident goes to stderr, never into the protocol
-    _die_with_parent()
-    from pyoxigraph import RdfFormat, Store, parse
-
-    store = Store()
-    prefixes: dict[str, str] = {}
-    while True:
-        frame = _read_frame(0, None)
-        if frame is None:
-            return
-        header, payload = frame
-        op = header["op"]
-        if op == "load":
-            store.extend(parse(payload, format=RdfFormat.N_QUADS))
-            prefixes = header.get("prefixes") or {}
-            _write_frame(out, {"ok": True}, b"")
-        elif op == "apply":
-            cut = header["removed"]
-            for q in parse(payload[:cut], format=RdfFormat.N_QUADS):
-                store.remove(q)
-            store.extend(parse(payload[cut:], format=RdfFormat.N_QUADS))
-        elif op == "query":
-            _write_frame(out, *_run_query(store, header, prefixes))
-        elif op == "update":
-            _write_frame(out, *_run_update(store, header))
-        elif op == "crash":  # for tests: a worker dying mid-request
-            os._exit(3)
-
-
-def _run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
-    from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions
-
-    if h["union"]:
-        kw: dict = {"use_default_graph_as_union": True}
-    else:
-        kw = {
-            "default_graph": [NamedNode(g) for g in h["default"]],
-            "named_graphs": [NamedNode(g) for g in h["named"]],
-        }
-    try:
-        result = store.query(h["text"], **kw)
-        if isinstance(result, QueryBoolean):
-            return {"ok": True, "rows": None, "truncated": False}, _boolean(result, h["format"])
-        limit = h["max_rows"]
-        items = list(islice(result, limit + 1))
-        truncated = len(items) > limit
-        items = items[:limit]
-        if isinstance(result, QuerySolutions):
-            variables = [v.value for v in result.variables]
-            body = _solutions(variables, items, h["format"])
-        else:
-            body = _triples(items, h["format"], prefixes)
-    except SyntaxError as exc:
-        return {"ok": False, "kind": "syntax", "message": str(exc)}, b""
-    except (OSError, RuntimeError, ValueError, TypeError) as exc:
-        return {"ok": False, "kind": "evaluation", "message": str(exc)}, b""
-    return {"ok": True, "rows": len(items), "truncated": truncated}, body
-
-
-def _run_update(store, h: dict) -> tuple[dict, bytes]:
-    """Apply the update to a scratch copy of the asserted quads; answer with the difference."""
-    from pyoxigraph import DefaultGraph, RdfFormat, Store, serialize
-
-    exclude = set(h["exclude"])
-    before = {
-        q
-        for q in store
-        if isinstance(q.graph_name, DefaultGraph) or q.graph_name.value not in exclude
-    }
-    scratch = Store()
-    scratch.extend(before)
-    try:
-        scratch.update(h["text"])
-    except SyntaxError as exc:
-        return {"ok": False, "kind": "syntax", "message": str(exc)}, b""
-    except (OSError, RuntimeError, ValueError, TypeError) as exc:
-        return {"ok": False, "kind": "evaluation", "message": str(exc)}, b""
-    after = set(scratch)
-    removed = serialize(list(before - after), format=RdfFormat.N_QUADS) or b""
-    added = serialize(list(after - before), format=RdfFormat.N_QUADS) or b""
-    return {"ok": True, "removed": len(removed)}, removed + added
-
-
-def _boolean(result, fmt: str) -> bytes:
-    from pyoxigraph import QueryResultsFormat
-
-    return result.serialize(format=getattr(QueryResultsFormat, fmt.upper()))
-
-
-def _solutions(variables: list[str], rows: list, fmt: str) -> bytes:
-    """SPARQL JSON results built here; pyoxigraph converts them to XML, CSV or TSV."""
-    from pyoxigraph import QueryResultsFormat, parse_query_results
-
-    bindings = []
-    for row in rows:
-        binding = {}
-        for name, term in zip(variables, row, strict=True):
-            if term is not None:
-                binding[name] = _term_json(term)
-        bindings.append(binding)
-    doc = {"head": {"vars": variables}, "results": {"bindings": bindings}}
-    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    if fmt == "json":
-        return body
-    parsed = parse_query_results(body, format=QueryResultsFormat.JSON)
-    return parsed.serialize(format=getattr(QueryResultsFormat, fmt.upper()))
-
-
-def _term_json(term) -> dict:
-    from pyoxigraph import BlankNode, Literal, NamedNode
-
-    if isinstance(term, NamedNode):
-        return {"type": "uri", "value": term.value}
-    if isinstance(term, BlankNode):
-        return {"type": "bnode", "value": term.value}
-    if isinstance(term, Literal):
-        out = {"type": "literal", "value": term.value}
-        if term.language:
-            out["xml:lang"] = term.language
-        elif term.datatype.value != "http://www.w3.org/2001/XMLSchema#string":
-            out["datatype"] = term.datatype.value
-        return out
-    return {  # an RDF 1.2 triple term
-        "type": "triple",
-        "value": {
-            "subject": _term_json(term.subject),
-            "predicate": _term_json(term.predicate),
-            "object": _term_json(term.object),
-        },
-    }
-
-
-def _triples(triples: list, fmt: str, prefixes: dict[str, str]) -> bytes:
-    from pyoxigraph import RdfFormat, serialize
-
-    rdf = {
-        "turtle": RdfFormat.TURTLE,
-        "nt": RdfFormat.N_TRIPLES,
-        "jsonld": RdfFormat.JSON_LD,
-        "rdfxml": RdfFormat.RDF_XML,
-    }[fmt]
-    with_prefixes = None
-    if rdf in (RdfFormat.TURTLE, RdfFormat.RDF_XML):
-        with_prefixes = used_prefixes(triples, prefixes)
-    return serialize(triples, format=rdf, prefixes=with_prefixes) or b""
-
-
-def used_prefixes(statements: list, prefixes: dict[str, str]) -> dict[str, str]:
-    """The prefixes whose namespace some IRI of `statements` (triples or quads) lives in."""
-    by_ns: dict[str, str] = {}
-    for name, ns in prefixes.items():
-        by_ns.setdefault(ns, name)
-    used: dict[str, str] = {}
-    seen: set[str] = set()
-    for st in statements:
-        for term in (st.subject, st.predicate, st.object, getattr(st, "graph_name", None)):
-            iri = getattr(term, "value", None)
-            if iri is None or type(term).__name__ != "NamedNode":
-                term = getattr(term, "datatype", None)  # a literal's datatype
-                iri = getattr(term, "value", None)
-                if iri is None:
-                    continue
-            cut = max(iri.rfind("#"), iri.rfind("/")) + 1
-            ns = iri[:cut]
-            if ns in seen:
-                continue
-            seen.add(ns)
-            if ns in by_ns:
-                used[by_ns[ns]] = ns
-    return used
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill this worker when its parent dies, and watch the parent anyway."""
-    parent = os.getppid()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    except (OSError, AttributeError):
-        pass
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 # ---------------------------------------------------------------- framing
 
 
-def _write_frame(fd: int, header: dict, payload: bytes) -> None:
+def write_frame(fd: int, header: dict, payload: bytes) -> None:
     head = json.dumps(header, ensure_ascii=False).encode("utf-8")
     data = memoryview(_FRAME.pack(len(head), len(payload)) + head + payload)
     while data:
@@ -257,7 +59,7 @@ def _write_frame(fd: int, header: dict, payload: bytes) -> None:
         data = data[written:]
 
 
-def _read_frame(fd: int, deadline: float | None) -> tuple[dict, bytes] | None:
+def read_frame(fd: int, deadline: float | None) -> tuple[dict, bytes] | None:
     """One frame, or None at end of file before it starts."""
     first = _read_exact(fd, _FRAME.size, deadline, allow_eof=True)
     if first is None:
@@ -364,8 +166,8 @@ class WorkerPool:
         worker = self._acquire(deadline)
         try:
             self._catch_up(worker)
-            _write_frame(worker.fd_in, header, b"")
-            frame = _read_frame(worker.fd_out, deadline)
+            write_frame(worker.fd_in, header, b"")
+            frame = read_frame(worker.fd_out, deadline)
             if frame is None:
                 raise WorkerDied()
         except (WorkerTimeout, WorkerDied, OSError) as exc:
@@ -379,7 +181,7 @@ class WorkerPool:
     def crash_one_for_test(self) -> None:
         """Make a worker die mid-request (tests the crash path)."""
         worker = self._acquire(time.monotonic() + 30)
-        _write_frame(worker.fd_in, {"op": "crash"}, b"")
+        write_frame(worker.fd_in, {"op": "crash"}, b"")
         worker.proc.wait()
         self._replace(worker)
 
@@ -412,7 +214,7 @@ class WorkerPool:
         with self._cond:
             pending = [d for d in self._deltas if d[0] > worker.version]
         for version, removed, added in pending:
-            _write_frame(worker.fd_in, {"op": "apply", "removed": len(removed)}, removed + added)
+            write_frame(worker.fd_in, {"op": "apply", "removed": len(removed)}, removed + added)
             worker.version = version
 
     def _replace(self, worker: _Worker) -> None:
@@ -444,7 +246,7 @@ class WorkerPool:
         package_parent = str(Path(__file__).resolve().parents[1])
         code = (
             f"import sys; sys.path.insert(0, {package_parent!r}); "
-            "from lec_kg.isolation import worker_main; worker_main()"
+            "from lec_kg.worker import worker_main; worker_main()"
         )
         proc = subprocess.Popen(
             [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
@@ -455,8 +257,8 @@ class WorkerPool:
                 self._starting.append(version)
         worker = _Worker(proc, version)
         try:
-            _write_frame(worker.fd_in, {"op": "load", "prefixes": self._prefixes}, data)
-            reply = _read_frame(worker.fd_out, time.monotonic() + START_TIMEOUT_S)
+            write_frame(worker.fd_in, {"op": "load", "prefixes": self._prefixes}, data)
+            reply = read_frame(worker.fd_out, time.monotonic() + START_TIMEOUT_S)
         except (WorkerTimeout, WorkerDied, OSError):
             worker.kill()
             raise

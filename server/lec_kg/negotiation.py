@@ -108,8 +108,11 @@ def offers(*kinds: Kind) -> tuple[MediaType, ...]:
 
 
 def offers_for_form(form: str) -> tuple[MediaType, ...]:
-    """What a query of this form (select, ask, construct, describe) can be answered in."""
-    return offers(FORM_KIND[form])
+    """What a query of this form (select, ask, construct, describe) can be answered in.
+
+    HTML (a page for people) comes last, so that only a client that asks for it gets it.
+    """
+    return offers(FORM_KIND[form], "html")
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ from pyoxigraph import (
     serialize,
 )
 
-from .isolation import used_prefixes
 from .sources import SourceError, SourceFile
+from .worker import used_prefixes
 
 JOURNAL_NAME = "journal.lecj"
 LOCK_NAME = "writer.lock"
@@ -56,6 +56,12 @@ class QuadStore(Protocol):
 
     def graph_names(self) -> list[str]:
         """The named graphs, sorted."""
+
+    def has_graph(self, name: str) -> bool:
+        """True when the store has this named graph."""
+
+    def snapshot(self) -> bytes:
+        """Every quad in N-Quads, blank node labels kept (what a query worker loads)."""
 
     def commit(self, removed: Sequence[Quad], added: Sequence[Quad], note: str = "") -> None:
         """Apply a change durably: once this returns, it survives a crash."""
@@ -94,6 +100,7 @@ class Journal:
 
     def replay(self) -> Iterator[dict]:
         """Every complete record, in order; a torn last record (a crash mid-append) is skipped."""
+        self._replayed_size = 0
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -116,15 +123,23 @@ class Journal:
             self._replayed_size = pos
             yield json.loads(body)
 
-    def append(self, record: dict) -> None:
-        """Write one record and fsync it (and, the first time, the directory)."""
+    def append(self, record: dict, expected_size: int | None = None) -> int:
+        """Write one record and fsync it (and, the first time, the directory); return the new
+        size. `expected_size`: the size this process replayed; if the journal is longer, another
+        process wrote to it and this one's working set is stale, so nothing is written."""
         if self._fd is None:
             self._open_for_writing()
         assert self._fd is not None
+        if expected_size is not None and self._replayed_size != expected_size:
+            raise JournalError(
+                f"{self.path} was changed by another process since this one started; restart it"
+            )
         body = json.dumps(record, ensure_ascii=False).encode("utf-8")
         header = b"%s %d %s\n" % (_MAGIC, len(body), hashlib.sha256(body).hexdigest().encode())
         os.write(self._fd, header + body + b"\n")
         os.fsync(self._fd)
+        self._replayed_size += len(header) + len(body) + 1
+        return self._replayed_size
 
     def _open_for_writing(self) -> None:
         """Take the writer lock, drop a torn tail, and check nobody wrote since our replay."""
@@ -152,13 +167,6 @@ class Journal:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-
-    def check_unchanged(self, size: int) -> None:
-        """Raise if the journal grew since it was replayed (another process wrote to it)."""
-        if self._replayed_size != size:
-            raise JournalError(
-                f"{self.path} was changed by another process since this one started; restart it"
-            )
 
     def close(self) -> None:
         for fd in (self._fd, self._lock_fd):
@@ -224,17 +232,13 @@ class MemoryStore:
 
     def commit(self, removed: Sequence[Quad], added: Sequence[Quad], note: str = "") -> None:
         if self.journal is not None:
-            self.journal.check_unchanged(self._replayed_size)
-            self.journal.append(
-                {
-                    "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                    "update": note,
-                    "removed": _nquads(removed),
-                    "added": _nquads(added),
-                }
-            )
-            self._replayed_size = os.path.getsize(self.journal.path)
-            self.journal._replayed_size = self._replayed_size
+            record = {
+                "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "update": note,
+                "removed": _nquads(removed),
+                "added": _nquads(added),
+            }
+            self._replayed_size = self.journal.append(record, self._replayed_size)
         self._apply(removed, added)
 
     def replace_derived(self, graph: str, triples: set) -> tuple[list[Quad], list[Quad]]:

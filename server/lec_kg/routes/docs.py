@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 ASSETS = "/static/swagger-ui"
+# Swagger UI 5 (reads OpenAPI 3.1) as shipped inside the fastapi-offline wheel.
+ASSET_DIR = Path(fastapi_offline.__file__).parent / "static"
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,11 +26,11 @@ def docs(request: Request) -> HTMLResponse:
         title=f"{request.app.title} - API docs",
         swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
         swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
-        swagger_favicon_url=f"{root}{ASSETS}/favicon-32x32.png",
+        swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
     )
 
 
 def mount(app: FastAPI) -> None:
     """Serve the docs page and the Swagger UI files it needs."""
-    app.mount(ASSETS, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    app.mount(ASSETS, StaticFiles(directory=ASSET_DIR), name="swagger-ui")
     app.include_router(router)

@@ -120,7 +120,8 @@ licence <a href="{escape(str(licence or ""))}">{escape(str(licence or "unknown")
 Service description: <a href="?format=turtle">Turtle</a>. API: <a href="../docs">/docs</a>.</p>
 <form method="get" action="{escape(endpoint)}">
 <textarea name="query" rows="8" cols="100">{escape(example)}</textarea><br>
-<select name="format"><option value="json">JSON</option><option value="xml">XML</option>
+<select name="format"><option value="html">Table (HTML)</option>
+<option value="json">JSON</option><option value="xml">XML</option>
 <option value="csv">CSV</option><option value="tsv">TSV</option>
 <option value="turtle">Turtle (CONSTRUCT/DESCRIBE)</option></select>
 <button type="submit">Run query</button>

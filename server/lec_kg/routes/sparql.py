@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from .. import results_html
 from ..auth import check_write_access
 from ..engine_api import Engine, QueryRequest, QueryResult
 from ..errors import (
@@ -18,7 +19,7 @@ from ..errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from ..negotiation import TABLE, Choice, negotiate, offers_for_form
+from ..negotiation import TABLE, Choice, by_keyword, negotiate, offers_for_form
 from ..protocol import (
     FORM,
     PROTOCOL_PARAMS,
@@ -37,6 +38,13 @@ from .deps import metrics_of, ready_engine, settings_of
 router = APIRouter(tags=["SPARQL"])
 
 TRUNCATED_HEADER = "X-LEC-Truncated"
+# What the engine serializes a result in before it is rendered as an HTML page.
+HTML_SOURCE = {
+    "select": by_keyword("json", ["results"]),
+    "ask": by_keyword("json", ["results"]),
+    "construct": by_keyword("turtle", ["graph"]),
+    "describe": by_keyword("turtle", ["graph"]),
+}
 RESULT_TYPES = {m.name: {} for m in TABLE if m.kind in ("results", "graph")}
 ERRORS = {
     400: {"description": "malformed request or query (message, line and column)"},
@@ -152,6 +160,8 @@ async def _answer_query(request: Request, op: Operation) -> Response:
             exc.column,
         ) from exc
     choice = _choose(request, form, op.formats)
+    as_html = choice.media.kind == "html"
+    media = (HTML_SOURCE[form] if as_html else choice.media).name
     metrics = metrics_of(request)
     start = time.perf_counter()
     request.state.query_form = form
@@ -159,7 +169,7 @@ async def _answer_query(request: Request, op: Operation) -> Response:
         result = await run_in_threadpool(
             engine.query,
             QueryRequest(op.text, op.default_graphs, op.named_graphs),
-            choice.media.name,
+            media,
         )
     finally:
         elapsed = time.perf_counter() - start
@@ -170,6 +180,10 @@ async def _answer_query(request: Request, op: Operation) -> Response:
     headers = {TRUNCATED_HEADER: "true" if result.truncated else "false", "Vary": "Accept"}
     if result.rows is not None:
         headers["X-LEC-Rows"] = str(result.rows)
+    if as_html:
+        endpoint = str(request.url_for("sparql_get"))
+        page = results_html.render(endpoint, op.text, form, result.body, result.truncated)
+        return Response(page, media_type=choice.content_type, headers=headers)
     return Response(_flag_truncation(result), media_type=choice.content_type, headers=headers)
 
 

@@ -1,0 +1,245 @@
+"""The query worker process: holds a copy of the data, answers one request at a time.
+
+Started by `isolation.WorkerPool` as `python -c "...worker_main()"`; it imports the standard
+library, pyoxigraph and the two light modules `isolation` (framing) and `guard` (row cap) only,
+so it starts fast. Requests come on stdin, answers go to the original stdout (see `isolation`
+for the wire format and the operations: load, apply, query, update).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from itertools import islice
+
+from .isolation import read_frame, write_frame
+
+
+def worker_main() -> None:
+    """Serve requests from stdin until it closes; answers go to the original stdout."""
+    out = os.dup(1)
+    os.dup2(2, 1)  # anything printed by accident goes to stderr, never into the protocol
+    _die_with_parent()
+    from pyoxigraph import RdfFormat, Store, parse
+
+    store = Store()
+    prefixes: dict[str, str] = {}
+    while True:
+        frame = read_frame(0, None)
+        if frame is None:
+            return
+        header, payload = frame
+        op = header["op"]
+        if op == "load":
+            store.extend(parse(payload, format=RdfFormat.N_QUADS))
+            prefixes = header.get("prefixes") or {}
+            write_frame(out, {"ok": True}, b"")
+        elif op == "apply":
+            cut = header["removed"]
+            for q in parse(payload[:cut], format=RdfFormat.N_QUADS):
+                store.remove(q)
+            store.extend(parse(payload[cut:], format=RdfFormat.N_QUADS))
+        elif op == "query":
+            write_frame(out, *_run_query(store, header, prefixes))
+        elif op == "update":
+            write_frame(out, *_run_update(store, header))
+        elif op == "crash":  # for tests: a worker dying mid-request
+            os._exit(3)
+
+
+def _run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
+    from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions
+
+    if h["union"]:
+        kw: dict = {"use_default_graph_as_union": True}
+    else:
+        kw = {
+            "default_graph": [NamedNode(g) for g in h["default"]],
+            "named_graphs": [NamedNode(g) for g in h["named"]],
+        }
+    capped = None
+    if h.get("form") == "select":
+        from .guard import cap_rows  # light: no rdflib
+
+        with contextlib.suppress(Exception):  # uncapped: rows are then counted one by one
+            capped = cap_rows(h["text"], h["max_rows"] + 1)
+    try:
+        try:
+            result = store.query(capped or h["text"], **kw)
+        except SyntaxError:
+            if capped is None or capped == h["text"]:
+                raise
+            result = store.query(h["text"], **kw)  # the error, as the original text has it
+            capped = None
+        if isinstance(result, QueryBoolean):
+            return {"ok": True, "rows": None, "truncated": False}, _boolean(result, h["format"])
+        limit = h["max_rows"]
+        if isinstance(result, QuerySolutions) and capped is not None and result.variables:
+            return _native_solutions(result, limit, h["format"])
+        items = list(islice(result, limit + 1))
+        truncated = len(items) > limit
+        items = items[:limit]
+        if isinstance(result, QuerySolutions):
+            variables = [v.value for v in result.variables]
+            body = _solutions(variables, items, h["format"])
+        else:
+            body = _triples(items, h["format"], prefixes)
+    except SyntaxError as exc:
+        return {"ok": False, "kind": "syntax", "message": str(exc)}, b""
+    except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        return {"ok": False, "kind": "evaluation", "message": str(exc)}, b""
+    return {"ok": True, "rows": len(items), "truncated": truncated}, body
+
+
+def _run_update(store, h: dict) -> tuple[dict, bytes]:
+    """Apply the update to a scratch copy of the asserted quads; answer with the difference."""
+    from pyoxigraph import DefaultGraph, RdfFormat, Store, serialize
+
+    exclude = set(h["exclude"])
+    before = {
+        q
+        for q in store
+        if isinstance(q.graph_name, DefaultGraph) or q.graph_name.value not in exclude
+    }
+    scratch = Store()
+    scratch.extend(before)
+    try:
+        scratch.update(h["text"])
+    except SyntaxError as exc:
+        return {"ok": False, "kind": "syntax", "message": str(exc)}, b""
+    except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        return {"ok": False, "kind": "evaluation", "message": str(exc)}, b""
+    after = set(scratch)
+    removed = serialize(list(before - after), format=RdfFormat.N_QUADS) or b""
+    added = serialize(list(after - before), format=RdfFormat.N_QUADS) or b""
+    return {"ok": True, "removed": len(removed)}, removed + added
+
+
+def _native_solutions(result, limit: int, fmt: str) -> tuple[dict, bytes]:
+    """Serialized by pyoxigraph as TSV (one line per row, so rows are counted as lines), cut
+    at the cap, then converted by pyoxigraph to the asked format (TSV keeps every term)."""
+    from pyoxigraph import QueryResultsFormat, parse_query_results
+
+    tsv = result.serialize(format=QueryResultsFormat.TSV)
+    rows = tsv.count(b"\n") - 1
+    truncated = rows > limit
+    if truncated:
+        cut = -1
+        for _ in range(limit + 1):
+            cut = tsv.index(b"\n", cut + 1)
+        tsv, rows = tsv[: cut + 1], limit
+    if fmt == "tsv":
+        return {"ok": True, "rows": rows, "truncated": truncated}, tsv
+    parsed = parse_query_results(tsv, format=QueryResultsFormat.TSV)
+    body = parsed.serialize(format=getattr(QueryResultsFormat, fmt.upper()))
+    return {"ok": True, "rows": rows, "truncated": truncated}, body
+
+
+def _boolean(result, fmt: str) -> bytes:
+    from pyoxigraph import QueryResultsFormat
+
+    return result.serialize(format=getattr(QueryResultsFormat, fmt.upper()))
+
+
+def _solutions(variables: list[str], rows: list, fmt: str) -> bytes:
+    """SPARQL JSON results built here; pyoxigraph converts them to XML, CSV or TSV."""
+    from pyoxigraph import QueryResultsFormat, parse_query_results
+
+    bindings = []
+    for row in rows:
+        binding = {}
+        for name, term in zip(variables, row, strict=True):
+            if term is not None:
+                binding[name] = _term_json(term)
+        bindings.append(binding)
+    doc = {"head": {"vars": variables}, "results": {"bindings": bindings}}
+    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if fmt == "json":
+        return body
+    parsed = parse_query_results(body, format=QueryResultsFormat.JSON)
+    return parsed.serialize(format=getattr(QueryResultsFormat, fmt.upper()))
+
+
+def _term_json(term) -> dict:
+    from pyoxigraph import BlankNode, Literal, NamedNode
+
+    if isinstance(term, NamedNode):
+        return {"type": "uri", "value": term.value}
+    if isinstance(term, BlankNode):
+        return {"type": "bnode", "value": term.value}
+    if isinstance(term, Literal):
+        out = {"type": "literal", "value": term.value}
+        if term.language:
+            out["xml:lang"] = term.language
+        elif term.datatype.value != "http://www.w3.org/2001/XMLSchema#string":
+            out["datatype"] = term.datatype.value
+        return out
+    return {  # an RDF 1.2 triple term
+        "type": "triple",
+        "value": {
+            "subject": _term_json(term.subject),
+            "predicate": _term_json(term.predicate),
+            "object": _term_json(term.object),
+        },
+    }
+
+
+def _triples(triples: list, fmt: str, prefixes: dict[str, str]) -> bytes:
+    from pyoxigraph import RdfFormat, serialize
+
+    rdf = {
+        "turtle": RdfFormat.TURTLE,
+        "nt": RdfFormat.N_TRIPLES,
+        "jsonld": RdfFormat.JSON_LD,
+        "rdfxml": RdfFormat.RDF_XML,
+    }[fmt]
+    with_prefixes = None
+    if rdf in (RdfFormat.TURTLE, RdfFormat.RDF_XML):
+        with_prefixes = used_prefixes(triples, prefixes)
+    return serialize(triples, format=rdf, prefixes=with_prefixes) or b""
+
+
+def used_prefixes(statements: list, prefixes: dict[str, str]) -> dict[str, str]:
+    """The prefixes whose namespace some IRI of `statements` (triples or quads) lives in."""
+    by_ns: dict[str, str] = {}
+    for name, ns in prefixes.items():
+        by_ns.setdefault(ns, name)
+    used: dict[str, str] = {}
+    seen: set[str] = set()
+    for st in statements:
+        for term in (st.subject, st.predicate, st.object, getattr(st, "graph_name", None)):
+            iri = getattr(term, "value", None)
+            if iri is None or type(term).__name__ != "NamedNode":
+                term = getattr(term, "datatype", None)  # a literal's datatype
+                iri = getattr(term, "value", None)
+                if iri is None:
+                    continue
+            cut = max(iri.rfind("#"), iri.rfind("/")) + 1
+            ns = iri[:cut]
+            if ns in seen:
+                continue
+            seen.add(ns)
+            if ns in by_ns:
+                used[by_ns[ns]] = ns
+    return used
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when its parent dies, and watch the parent anyway."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()

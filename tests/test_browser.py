@@ -1,0 +1,66 @@
+"""A real browser (Debian's Chromium, driven by Playwright) on the pages a newcomer opens."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium; tests/bootstrap.sh installs it (Debian package `chromium`)."""
+    if not shutil.which("chromium"):
+        pytest.fail("Chromium is missing: run tests/bootstrap.sh (installs Debian's chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+def test_docs_render_offline(browser: Browser, live_server) -> None:
+    """/docs shows the API, and every request the page makes goes to the service itself."""
+    page = browser.new_page()
+    hosts = []
+    page.on("request", lambda r: hosts.append(urlparse(r.url).netloc))
+    page.goto(live_server.url + "/docs")
+    page.wait_for_selector("text=/sparql", timeout=30_000)
+    assert page.locator(".info .title").first.inner_text().startswith("lec-kg")
+    assert set(hosts) == {urlparse(live_server.url).netloc}, hosts
+    page.close()
+
+
+def test_query_form_answers_a_competency_question(browser: Browser, live_server) -> None:
+    """The form at /sparql runs a query typed by a person and shows the report's answer."""
+    page = browser.new_page()
+    page.goto(live_server.sparql)
+    query = (
+        "PREFIX lec: <https://w3id.org/lec-kg/ontology#> "
+        "SELECT ?person WHERE { ?e a lec:Extradition ; "
+        "lec:fromState <https://w3id.org/lec-kg/id/state/FR> ; lec:personConcerned ?person }"
+    )
+    page.fill("textarea[name=query]", query)
+    page.select_option("select[name=format]", "html")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    cells = page.locator("#answer td").all_inner_texts()
+    assert cells == ["https://w3id.org/lec-kg/id/person/chen-wenhua"]
+    # Each IRI links to a page describing it: follow it and find the person's name.
+    with page.expect_navigation():
+        page.click("#answer td a")
+    assert "Chen Wenhua" in page.locator("#answer").inner_text()
+    page.close()
