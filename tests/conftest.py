@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,15 +111,13 @@ def wait_until_ready(process: subprocess.Popen, url: str, log: Path, limit_s: fl
     pytest.fail(f"lec-kg serve did not get ready:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """`lec-kg serve --memory --port P` on a free loopback port, ready to answer."""
+@contextmanager
+def serving(args: list[str], env: dict[str, str], log: Path) -> Iterator[LiveServer]:
+    """`lec-kg ... serve <args> --port P` on a free loopback port until the block ends."""
     port = free_port()
-    log = tmp_path_factory.mktemp("live") / "serve.log"
-    env = {**os.environ, "LEC_KG_WRITE_TOKEN": TOKEN}
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(LEC_KG), "--source-dir", str(ROOT), "serve", "--memory", "--port", str(port)],
+            [str(LEC_KG), "--source-dir", str(ROOT), "serve", *args, "--port", str(port)],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=env,
@@ -134,3 +133,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`lec-kg serve --memory` on a free loopback port, ready to answer."""
+    log = tmp_path_factory.mktemp("live") / "serve.log"
+    with serving(["--memory"], {**os.environ, "LEC_KG_WRITE_TOKEN": TOKEN}, log) as server:
+        yield server

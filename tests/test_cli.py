@@ -6,8 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,7 +14,7 @@ from rdflib import BNode, Dataset, Graph, URIRef
 from rdflib.namespace import RDFS
 
 from lec_kg.cli import main
-from tests.conftest import LEC_KG, ROOT, TOKEN, LiveServer, free_port, wait_until_ready
+from tests.conftest import LEC_KG, ROOT, TOKEN, free_port, serving
 from tests.http_support import LEC, RDFLIB_FORMAT, parse_results
 
 SELECT = (
@@ -281,32 +279,7 @@ def test_serve_with_a_data_dir_keeps_added_and_updated_facts(home, capsysbinary,
         assert served("added", server) and served("updated", server)
 
 
-@contextmanager
-def running_server(home: Path, data_dir: Path) -> Iterator[LiveServer]:
+def running_server(home: Path, data_dir: Path):
     """`lec-kg serve --data-dir` on a free port until the block ends (then SIGTERM)."""
-    port = free_port()
-    log = home / f"serve-{port}.log"
     env = {**os.environ, "XDG_DATA_HOME": str(home / "xdg")}
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                str(LEC_KG),
-                "--source-dir",
-                str(ROOT),
-                "serve",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(process, url, log, limit_s=300)
-        yield LiveServer(process, url, log)
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    return serving(["--data-dir", str(data_dir)], env, home / f"serve-{data_dir.name}.log")

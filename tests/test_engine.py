@@ -23,6 +23,7 @@ from lec_kg.errors import (
     BadRequest,
     ForbiddenOperation,
     NotAcceptable,
+    NotFound,
     NotReady,
     QuerySyntaxError,
     ValidationFailed,
@@ -264,7 +265,7 @@ def test_export_leaves_the_inferred_graph_out(engine) -> None:
     assert 0 < len(ontology) < len(everything)
     with pytest.raises(BadRequest, match="entailments"):
         engine.export("text/turtle", INFERRED)
-    with pytest.raises(BadRequest, match="no graph"):
+    with pytest.raises(NotFound, match="no graph"):
         engine.export("text/turtle", f"{BASE}graph/facts/no-such-file")
     with pytest.raises(NotAcceptable):
         engine.export("text/html")

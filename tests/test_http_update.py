@@ -186,3 +186,20 @@ def test_cross_origin_writes_are_not_allowed(write_client) -> None:
     assert write.status_code == 400  # a failed preflight: the browser does not send the request
     assert "authorization" not in write.headers.get("access-control-allow-headers", "").lower()
     assert "Disallowed CORS headers" in write.text
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        "CLEAR ALL",
+        "DROP GRAPH <https://w3id.org/lec-kg/graph/ontology/lec>",
+        "DELETE WHERE { GRAPH <https://w3id.org/lec-kg/graph/shapes/core> { ?s ?p ?o } }",
+    ],
+)
+def test_updates_may_not_touch_the_ontology_or_the_shapes(write_client, update) -> None:
+    """Even with the token, the ontology and shapes graphs are read-only: 400, nothing changed."""
+    before = count(write_client, COUNT_ASSERTED)
+    reply = write_client.post("/sparql", data={"update": update}, headers=AUTH)
+    assert reply.status_code == 400, reply.text
+    assert "read-only" in reply.json()["detail"]
+    assert count(write_client, COUNT_ASSERTED) == before

@@ -32,6 +32,7 @@ from .errors import (
     BadRequest,
     ForbiddenOperation,
     NotAcceptable,
+    NotFound,
     NotReady,
     QueryTimeout,
     QueryTooComplex,
@@ -224,6 +225,7 @@ class OxigraphEngine:
                     "maintains; nothing was changed",
                     graph=self.inferred_graph,
                 )
+            self._refuse_read_only(removed + added)
             if not removed and not added:
                 return UpdateOutcome(0, 0)
             gone = set(removed)
@@ -248,6 +250,17 @@ class OxigraphEngine:
 
     # ------------------------------------------------------------ export and graphs
 
+    def _refuse_read_only(self, quads: list[Quad]) -> None:
+        """The ontology and the shapes change in the repository's files, never by an update."""
+        touched = _read_only_graphs(quads, (self._ontology_prefix, self._shapes_prefix))
+        if touched:
+            raise ForbiddenOperation(
+                "the ontology and shapes graphs are read-only (change them in ontology/ and "
+                f"shapes/ and restart); the update would change {', '.join(touched)}; "
+                "nothing was changed",
+                graphs=touched,
+            )
+
     def export(self, media_type: str, graph_name: str | None = None) -> bytes:
         media = _bare(media_type)
         fmt = EXPORT_FORMATS.get(media)
@@ -266,7 +279,7 @@ class OxigraphEngine:
             elif self._store.has_graph(graph_name):
                 quads = list(self._store.quads(graph_name))
             else:
-                raise BadRequest(f"there is no graph <{graph_name}> in this store")
+                raise NotFound(f"there is no graph <{graph_name}> in this store", graph=graph_name)
         one_graph = graph_name is not None  # JSON-LD of one graph: its triples, no @graph
         return self._store.serialize(quads, fmt, self._prefixes, triples=one_graph)
 
@@ -402,6 +415,11 @@ def _warnings(report: Any, changed: list[Quad]) -> tuple[str, ...]:
         ):
             out.append(f"{f.severity}: <{f.focus}> {f.path or '(node)'}: {f.message}")
     return tuple(out)
+
+
+def _read_only_graphs(quads: list[Quad], prefixes: tuple[str, ...]) -> list[str]:
+    """The names of the graphs under the given prefixes that these quads touch."""
+    return sorted({g for q in quads if (g := _graph(q)) and g.startswith(prefixes)})
 
 
 def _graph(q: Quad) -> str | None:

@@ -65,6 +65,13 @@ class Forbidden(LecKgError):
     title = "forbidden"
 
 
+class NotFound(LecKgError):
+    """The thing asked for (a named graph, a resource) is not in the store."""
+
+    status = 404
+    title = "not found"
+
+
 class NotAcceptable(LecKgError):
     """No representation matches the Accept header; `available` lists what there is."""
 
