@@ -411,3 +411,28 @@ def test_a_shipped_file_that_does_not_parse_is_named(source_copy: Path) -> None:
     settings = Settings(source_dir=source_copy, data_dir=None)
     with pytest.raises(SourceError, match="zz-bad.ttl"):
         build_engine(settings, load_validator(settings), query_workers=1)
+
+
+# ---------------------------------------------------------------- a deployment's own base IRI
+
+
+def test_a_deployment_base_serves_rebased_iris_and_still_validates(tmp_path) -> None:
+    """Under another base the graph passes the shapes, inference works, and a bad update fails."""
+    other = "http://lec-kg.example/"
+    settings = Settings(source_dir=ROOT, data_dir=None, base_iri=other, write_token="t")
+    engine = build_engine(settings, load_validator(settings), query_workers=1)
+    try:
+        assert engine.is_ready(), engine.not_ready_reason
+        treaty = f"<{other}ontology#Treaty>"
+        found = values(engine, f"SELECT ?x WHERE {{ ?x a {treaty} }}")
+        assert found and all(x.startswith(other + "id/") for x in found)
+        assert not values(engine, "SELECT ?x WHERE { ?x a lec:Treaty }")  # no canonical IRIs left
+        place = f"<{other}id/place/unproven>"
+        with pytest.raises(ValidationFailed):
+            engine.update(
+                PREFIXES + f"INSERT DATA {{ GRAPH <{other}graph/facts/test> {{ {place} a "
+                f'<{other}ontology#Place> ; rdfs:label "X"@en }} }}'
+            )
+        assert not values(engine, f"SELECT ?p WHERE {{ {place} ?p ?o }}")
+    finally:
+        engine.close()

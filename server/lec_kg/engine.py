@@ -41,7 +41,7 @@ from .errors import (
 from .inference import entailments
 from .isolation import NoWorker, WorkerDied, WorkerPool, WorkerTimeout
 from .namespaces import CANONICAL_BASE
-from .sources import discover
+from .sources import discover, rebase, rebase_term
 from .store import Journal, JournalError, MemoryStore, QuadStore, prefixes_of
 
 LOG = logging.getLogger("lec_kg.engine")
@@ -99,6 +99,7 @@ class OxigraphEngine:
         self._pool = WorkerPool(query_workers, self._snapshot, self._state_lock, self._prefixes)
         self._ready = False
         self.not_ready_reason: str | None = "not started"
+        self._read_only: set[str] = set()  # the shipped ontology and shapes graphs
         self.startup_report: Any = None
         self._inspect = lru_cache(maxsize=512)(self._inspect_query)
 
@@ -106,6 +107,8 @@ class OxigraphEngine:
 
     def start(self) -> None:
         """Validate the asserted data, infer, start the workers; stay not ready on failure."""
+        shipped = (self._ontology_prefix, self._shapes_prefix)
+        self._read_only = {g for g in self._store.graph_names() if g.startswith(shipped)}
         report = self._validate(*self._validation_data(self._store.quads()))
         self.startup_report = report
         if not report.conforms:
@@ -251,8 +254,8 @@ class OxigraphEngine:
     # ------------------------------------------------------------ export and graphs
 
     def _refuse_read_only(self, quads: list[Quad]) -> None:
-        """The ontology and the shapes change in the repository's files, never by an update."""
-        touched = _read_only_graphs(quads, (self._ontology_prefix, self._shapes_prefix))
+        """The shipped ontology and shapes change in the repository's files, never by an update."""
+        touched = sorted({g for q in quads if (g := _graph(q)) in self._read_only})
         if touched:
             raise ForbiddenOperation(
                 "the ontology and shapes graphs are read-only (change them in ontology/ and "
@@ -361,7 +364,7 @@ def build_engine(
     engine = OxigraphEngine(
         settings,
         store,
-        _validate_fn(validator),
+        _validate_fn(validator, settings.base_iri),
         prefixes={
             name: settings.base_iri + ns[len(CANONICAL_BASE) :]
             if ns.startswith(CANONICAL_BASE)
@@ -380,12 +383,27 @@ def build_engine(
     return engine
 
 
-def _validate_fn(validator: Any) -> ValidateFn:
-    """Adapt a Validator (with .validate) or a plain callable to (graph, source_of) -> report."""
+def _validate_fn(validator: Any, base: str = CANONICAL_BASE) -> ValidateFn:
+    """Adapt a Validator (with .validate) or a plain callable to (graph, source_of) -> report.
+
+    The shapes name the canonical IRIs; data served under another base is moved back under the
+    canonical one before it is judged, or no shape would find its targets.
+    """
     method = getattr(validator, "validate", None)
-    if callable(method):
-        return lambda graph, source_of: method(graph, source_of=source_of)
-    return lambda graph, source_of: validator(graph)
+    judge = (
+        (lambda graph, source_of: method(graph, source_of=source_of))
+        if callable(method)
+        else (lambda graph, source_of: validator(graph))
+    )
+    if base == CANONICAL_BASE:
+        return judge
+
+    def judge_canonical(graph: Graph, source_of: Mapping[Node, str]) -> Any:
+        home = rebase(graph, base, CANONICAL_BASE)
+        moved = {rebase_term(n, base, CANONICAL_BASE): f for n, f in source_of.items()}
+        return judge(home, moved)
+
+    return judge_canonical
 
 
 def _report_summary(report: Any, what: str) -> str:
@@ -415,11 +433,6 @@ def _warnings(report: Any, changed: list[Quad]) -> tuple[str, ...]:
         ):
             out.append(f"{f.severity}: <{f.focus}> {f.path or '(node)'}: {f.message}")
     return tuple(out)
-
-
-def _read_only_graphs(quads: list[Quad], prefixes: tuple[str, ...]) -> list[str]:
-    """The names of the graphs under the given prefixes that these quads touch."""
-    return sorted({g for q in quads if (g := _graph(q)) and g.startswith(prefixes)})
 
 
 def _graph(q: Quad) -> str | None:

@@ -63,19 +63,20 @@ class SourceError(ValueError):
     """A shipped file cannot be read or parsed."""
 
 
+def rebase_term(term, canonical: str, base: str):
+    """The term with an IRI under `canonical` moved under `base`; other terms unchanged."""
+    if isinstance(term, URIRef) and str(term).startswith(canonical):
+        return URIRef(base + str(term)[len(canonical) :])
+    return term
+
+
 def rebase(graph: Graph, canonical: str, base: str) -> Graph:
     """The graph with every IRI under `canonical` moved under `base` (a deployment's own host)."""
     if base == canonical:
         return graph
-
-    def move(term):
-        if isinstance(term, URIRef) and str(term).startswith(canonical):
-            return URIRef(base + str(term)[len(canonical) :])
-        return term
-
     out = Graph()
     for prefix, ns in graph.namespaces():
-        out.bind(prefix, move(URIRef(ns)), override=True)
+        out.bind(prefix, rebase_term(URIRef(ns), canonical, base), override=True)
     for s, p, o in graph:
-        out.add((move(s), move(p), move(o)))
+        out.add(tuple(rebase_term(t, canonical, base) for t in (s, p, o)))
     return out
