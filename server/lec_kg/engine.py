@@ -11,18 +11,15 @@ applied here, the inference recomputed and the workers told. A rejected update c
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Quad, RdfFormat, parse
-from rdflib import BNode as RBNode
-from rdflib import Graph, URIRef
-from rdflib import Literal as RLiteral
+from pyoxigraph import DefaultGraph, Quad, RdfFormat, parse
+from rdflib import Graph
 from rdflib.term import Node
 
 from . import guard
@@ -38,14 +35,21 @@ from .errors import (
     QueryTooComplex,
     ValidationFailed,
 )
+from .gate import (
+    ValidateFn,
+    report_json,
+    report_summary,
+    to_rdflib,
+    validate_fn,
+    warnings_on,
+)
 from .inference import entailments
 from .isolation import NoWorker, WorkerDied, WorkerPool, WorkerTimeout
 from .namespaces import CANONICAL_BASE
-from .sources import discover, rebase, rebase_term
+from .sources import discover
 from .store import Journal, JournalError, MemoryStore, QuadStore, prefixes_of
 
 LOG = logging.getLogger("lec_kg.engine")
-XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RESULT_FORMATS = {
     "application/sparql-results+json": "json",
     "application/json": "json",
@@ -67,8 +71,6 @@ EXPORT_FORMATS = {
     "application/n-quads": RdfFormat.N_QUADS,
     "application/trig": RdfFormat.TRIG,
 }
-
-ValidateFn = Callable[[Graph, Mapping[Node, str]], Any]  # -> a ValidationReport
 
 
 class OxigraphEngine:
@@ -112,7 +114,7 @@ class OxigraphEngine:
         report = self._validate(*self._validation_data(self._store.quads()))
         self.startup_report = report
         if not report.conforms:
-            self.not_ready_reason = _report_summary(report, "the shipped graph")
+            self.not_ready_reason = report_summary(report, "the shipped graph")
             LOG.error("not serving: %s", self.not_ready_reason)
             return
         with self._state_lock:
@@ -236,8 +238,8 @@ class OxigraphEngine:
             report = self._validate(*self._validation_data(candidate))
             if not report.conforms:
                 raise ValidationFailed(
-                    _report_summary(report, "the update") + "; nothing was changed",
-                    report=_report_json(report),
+                    report_summary(report, "the update") + "; nothing was changed",
+                    report=report_json(report),
                 )
             with self._state_lock:
                 try:
@@ -249,7 +251,7 @@ class OxigraphEngine:
                 self._pool.publish(
                     self._version, _nquads(removed + inf_removed), _nquads(added + inf_added)
                 )
-        return UpdateOutcome(len(added), len(removed), _warnings(report, removed + added))
+        return UpdateOutcome(len(added), len(removed), warnings_on(report, removed + added))
 
     # ------------------------------------------------------------ export and graphs
 
@@ -335,8 +337,8 @@ class OxigraphEngine:
             graph = _graph(q)
             if self._kind(graph) not in ("default", "facts", "other"):
                 continue
-            s = _to_rdflib(q.subject)
-            g.add((s, _to_rdflib(q.predicate), _to_rdflib(q.object)))
+            s = to_rdflib(q.subject)
+            g.add((s, to_rdflib(q.predicate), to_rdflib(q.object)))
             if s not in source_of:
                 source_of[s] = self._source_name(graph)
         return g, source_of
@@ -364,7 +366,7 @@ def build_engine(
     engine = OxigraphEngine(
         settings,
         store,
-        _validate_fn(validator, settings.base_iri),
+        validate_fn(validator, settings.base_iri),
         prefixes={
             name: settings.base_iri + ns[len(CANONICAL_BASE) :]
             if ns.startswith(CANONICAL_BASE)
@@ -383,58 +385,6 @@ def build_engine(
     return engine
 
 
-def _validate_fn(validator: Any, base: str = CANONICAL_BASE) -> ValidateFn:
-    """Adapt a Validator (with .validate) or a plain callable to (graph, source_of) -> report.
-
-    The shapes name the canonical IRIs; data served under another base is moved back under the
-    canonical one before it is judged, or no shape would find its targets.
-    """
-    method = getattr(validator, "validate", None)
-    judge = (
-        (lambda graph, source_of: method(graph, source_of=source_of))
-        if callable(method)
-        else (lambda graph, source_of: validator(graph))
-    )
-    if base == CANONICAL_BASE:
-        return judge
-
-    def judge_canonical(graph: Graph, source_of: Mapping[Node, str]) -> Any:
-        home = rebase(graph, base, CANONICAL_BASE)
-        moved = {rebase_term(n, base, CANONICAL_BASE): f for n, f in source_of.items()}
-        return judge(home, moved)
-
-    return judge_canonical
-
-
-def _report_summary(report: Any, what: str) -> str:
-    violations = [f for f in report.findings if getattr(f, "severity", "Violation") == "Violation"]
-    text = f"{what} breaks {len(violations)} shape constraint(s)"
-    if violations:
-        f = violations[0]
-        focus = getattr(f, "focus", "?")
-        path = getattr(f, "path", None) or "(node)"
-        text += f"; first: <{focus}> {path}: {getattr(f, 'message', f)}"
-    return text
-
-
-def _report_json(report: Any) -> Any:
-    data = report.to_json()
-    return json.loads(data) if isinstance(data, str | bytes) else data
-
-
-def _warnings(report: Any, changed: list[Quad]) -> tuple[str, ...]:
-    """Warnings and infos about the nodes the update touched (not the whole graph's)."""
-    touched = {_to_rdflib(q.subject) for q in changed}
-    out = []
-    for f in report.findings:
-        if (
-            getattr(f, "severity", "") in ("Warning", "Info")
-            and getattr(f, "focus", None) in touched
-        ):
-            out.append(f"{f.severity}: <{f.focus}> {f.path or '(node)'}: {f.message}")
-    return tuple(out)
-
-
 def _graph(q: Quad) -> str | None:
     g = q.graph_name
     return None if isinstance(g, DefaultGraph) else g.value
@@ -446,16 +396,3 @@ def _bare(media_type: str) -> str:
 
 def _nquads(quads: list[Quad]) -> bytes:
     return "".join(f"{q} .\n" for q in quads).encode("utf-8")
-
-
-def _to_rdflib(term: Any) -> Node:
-    if isinstance(term, NamedNode):
-        return URIRef(term.value)
-    if isinstance(term, BlankNode):
-        return RBNode(term.value)
-    if isinstance(term, Literal):
-        if term.language:
-            return RLiteral(term.value, lang=term.language)
-        dt = term.datatype.value
-        return RLiteral(term.value, datatype=None if dt == XSD_STRING else URIRef(dt))
-    raise TypeError(f"cannot convert {term!r}")
