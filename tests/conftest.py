@@ -44,22 +44,24 @@ def settings() -> Settings:
     return Settings(source_dir=ROOT, data_dir=None, write_token=TOKEN)
 
 
+def ready_engine(settings: Settings) -> Iterator[Engine]:
+    """A built engine that passed the shapes, closed when the fixture ends."""
+    built = build(settings)
+    assert built.is_ready(), built.not_ready_reason
+    yield built
+    built.close()
+
+
 @pytest.fixture(scope="session")
 def engine(settings: Settings) -> Iterator[Engine]:
     """The shipped graph, loaded and validated once per session; read-only tests share it."""
-    built = build(settings)
-    assert built.is_ready(), getattr(built, "not_ready_reason", "not ready")
-    yield built
-    built.close()
+    yield from ready_engine(settings)
 
 
 @pytest.fixture(scope="module")
 def write_engine(settings: Settings) -> Iterator[Engine]:
     """An engine of its own for a module of tests that write."""
-    built = build(settings)
-    assert built.is_ready(), getattr(built, "not_ready_reason", "not ready")
-    yield built
-    built.close()
+    yield from ready_engine(settings)
 
 
 @pytest.fixture

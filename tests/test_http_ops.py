@@ -19,10 +19,16 @@ SELECT = PREFIXES + "SELECT ?label WHERE { lec:Actor rdfs:label ?label }"
 
 
 class NotReadyEngine:
-    """An engine whose graph has not passed the shapes."""
+    """An engine whose graph has not passed the shapes (and that does not say why)."""
+
+    not_ready_reason = None
+    startup_report = None
 
     def is_ready(self) -> bool:
         return False
+
+    def close(self) -> None:
+        pass
 
 
 class BrokenEngine:

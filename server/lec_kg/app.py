@@ -105,9 +105,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     if loader is not None:
         loader.join()
-        close = getattr(app.state.engine, "close", None)
-        if callable(close):
-            close()
+        if app.state.engine is not None:
+            app.state.engine.close()
 
 
 def _build_engine(app: FastAPI) -> None:

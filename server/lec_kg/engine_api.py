@@ -6,7 +6,7 @@ Routes depend on this protocol only, so that another store backend slots in behi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 QueryForm = Literal["select", "ask", "construct", "describe"]
 
@@ -43,6 +43,9 @@ class UpdateOutcome:
 class Engine(Protocol):
     """What the routes need from the store behind them."""
 
+    not_ready_reason: str | None  # why is_ready() is False; None once ready
+    startup_report: Any  # the ValidationReport of the shipped graph, once judged
+
     def is_ready(self) -> bool:
         """True once the graph is loaded and has passed the shapes."""
 
@@ -60,3 +63,6 @@ class Engine(Protocol):
 
     def graph_names(self) -> list[str]:
         """The named graphs in the store."""
+
+    def close(self) -> None:
+        """Stop the query workers and release the store's files."""

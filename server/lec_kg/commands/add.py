@@ -46,15 +46,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         return _add(engine, validator, new, name, args.file, settings)
     finally:
-        close = getattr(engine, "close", None)
-        if callable(close):
-            close()
+        engine.close()
 
 
 def _add(engine, validator, new: Graph, name: str, path: Path, settings: Settings) -> int:
     """Refuse what the shapes refuse, then insert the file's triples in one update."""
     if not engine.is_ready():
-        reason = getattr(engine, "not_ready_reason", None) or "not ready"
+        reason = engine.not_ready_reason or "not ready"
         print(f"lec-kg add: the store is not usable: {reason}", file=sys.stderr)
         return 2
     if name in engine.graph_names():

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     engine = build_engine(settings, load_validator(settings))
     try:
         if not engine.is_ready():
-            reason = getattr(engine, "not_ready_reason", None) or "not ready"
+            reason = engine.not_ready_reason or "not ready"
             print(f"lec-kg query: the shipped graph is not usable: {reason}", file=sys.stderr)
             return 1
         form = engine.query_form(text)

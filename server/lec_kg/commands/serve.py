@@ -45,10 +45,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"lec-kg serve: not serving: a shipped file does not parse: {exc}", file=sys.stderr)
         return 1
     if not engine.is_ready():
-        reason = getattr(engine, "not_ready_reason", None) or "the graph has not passed the shapes"
+        reason = engine.not_ready_reason or "the graph has not passed the shapes"
         print(f"lec-kg serve: not serving: {reason}", file=sys.stderr)
-        _print_report(getattr(engine, "startup_report", None))
-        _close(engine)
+        _print_report(engine.startup_report)
+        engine.close()
         return 1
     writing = "on (Bearer token)" if settings.writable else "off (LEC_KG_WRITE_TOKEN not set)"
     print(
@@ -58,15 +58,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     app = create_app(settings, engine)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, server_header=False)
-    _close(engine)
+    engine.close()
     return 0
-
-
-def _close(engine: object) -> None:
-    """Stop the engine's workers and release its files, when it has any."""
-    close = getattr(engine, "close", None)
-    if callable(close):
-        close()
 
 
 def _print_report(report: object) -> None:

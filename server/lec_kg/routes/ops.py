@@ -30,7 +30,7 @@ def ready(request: Request) -> JSONResponse:
     if state.engine_error is not None:
         body = {"ready": False, "reason": "the graph could not be loaded", **state.engine_error}
     elif state.engine is not None:
-        reason = getattr(state.engine, "not_ready_reason", None)
+        reason = state.engine.not_ready_reason
         body = {"ready": False, "reason": reason or "the graph has not passed the shapes"}
     else:
         body = {"ready": False, "reason": "the graph is still loading"}
