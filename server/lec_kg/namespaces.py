@@ -9,7 +9,6 @@ LEC = Namespace(CANONICAL_BASE + "ontology#")
 ONTOLOGY_IRI = CANONICAL_BASE + "ontology"
 ID = Namespace(CANONICAL_BASE + "id/")
 CODE = Namespace(CANONICAL_BASE + "id/code/")
-SOURCE_DOCUMENT = ID["document/merics-china-monitor-2017-01-18"]
 
 
 def graph_iri(base: str, kind: str, name: str) -> str:

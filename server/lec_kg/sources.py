@@ -1,4 +1,4 @@
-"""The shipped files: find them, parse them, and say which named graph each goes into.
+"""The shipped files: find them, say which named graph each goes into, and rebase IRIs.
 
 Data flows one way: files -> load (here) -> validate -> store -> routes.
 """
@@ -34,29 +34,6 @@ def discover(source_dir: Path, base_iri: str, kinds: Iterable[str] = KINDS) -> l
         for path in sorted(folder.glob("*.ttl")):
             found.append(SourceFile(path, kind, graph_iri(base_iri, GRAPH_KIND[kind], path.stem)))
     return found
-
-
-def parse(files: Iterable[SourceFile]) -> dict[SourceFile, Graph]:
-    """Parse each file into its own rdflib Graph; a syntax error names the file."""
-    graphs = {}
-    for f in files:
-        g = Graph()
-        try:
-            g.parse(f.path, format="turtle")
-        except Exception as exc:  # rdflib raises several types; all mean "bad file"
-            raise SourceError(f"{f.path}: {exc}") from exc
-        graphs[f] = g
-    return graphs
-
-
-def union(graphs: Iterable[Graph]) -> Graph:
-    """One graph holding every triple of the given graphs."""
-    out = Graph()
-    for g in graphs:
-        for prefix, ns in g.namespaces():
-            out.bind(prefix, ns, override=False)
-        out += g
-    return out
 
 
 class SourceError(ValueError):
