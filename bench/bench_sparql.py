@@ -86,6 +86,25 @@ def wait_http(url: str, limit_s: float = 180.0) -> None:
     raise RuntimeError(f"{url} did not answer 200 within {limit_s:.0f} s")
 
 
+def wait_workers(url: str, workers: int, limit_s: float = 180.0) -> None:
+    """Until every lec-kg server process answers ready (each loads its own copy; measuring
+    while one still loads would charge its start-up to the queries)."""
+    seen: set[int] = set()
+    end = time.monotonic() + limit_s
+    while len(seen) < workers and time.monotonic() < end:
+        try:
+            with httpx.Client() as fresh:  # a new connection: any process may take it
+                reply = fresh.get(url, timeout=2)
+            if reply.status_code == 200 and "pid" in reply.json():
+                seen.add(reply.json()["pid"])
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    if len(seen) < workers:
+        raise RuntimeError(f"only {len(seen)} of {workers} lec-kg processes became ready")
+    time.sleep(1.0)  # let the last one finish starting its query workers
+
+
 def dump_dataset(path: Path) -> int:
     """Every quad lec-kg serves (the engine's own dump), for Oxigraph to load."""
     sys.path.insert(0, str(ROOT / "server"))
@@ -141,7 +160,7 @@ def serve_minimal(port: int) -> None:
 
 
 def start_servers(
-    tmp: Path, minimal: bool = False
+    tmp: Path, minimal: bool = False, workers: int = 1
 ) -> tuple[dict[str, str], list[subprocess.Popen]]:
     quads = dump_dataset(tmp / "data.nq")
     print(f"dataset: {quads} quads", file=sys.stderr)
@@ -164,7 +183,7 @@ def start_servers(
         [sys.executable, __file__, "--serve-minimal", str(lec_port)]
         if minimal
         else [str(BIN / "lec-kg"), "--source-dir", str(ROOT), "serve", "--memory"]
-        + ["--host", "127.0.0.1", "--port", str(lec_port)]
+        + ["--host", "127.0.0.1", "--port", str(lec_port), "--workers", str(workers)]
     )
     oxi_cmd = [str(BIN / "oxigraph"), "serve-read-only", "--location", str(tmp / "oxi")]
     oxi_cmd += ["--bind", f"127.0.0.1:{oxi_port}", "--union-default-graph"]
@@ -175,6 +194,7 @@ def start_servers(
     ]
     urls = {"lec-kg": f"http://127.0.0.1:{lec_port}", "oxigraph": f"http://127.0.0.1:{oxi_port}"}
     wait_http(urls["lec-kg"] + "/ready")
+    wait_workers(urls["lec-kg"] + "/ready", workers)
     wait_http(urls["oxigraph"] + "/query?query=ASK%7B%7D")
     return urls, procs
 
@@ -297,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve the engine from a bare ASGI app instead of `lec-kg serve` (the ceiling)",
     )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="lec-kg server processes (default: one per core, as Oxigraph uses every core)",
+    )
     ap.add_argument("--serve-minimal", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve_minimal:
@@ -308,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     procs: list[subprocess.Popen] = []
     results = []
     try:
-        urls, procs = start_servers(tmp, args.minimal_app)
+        urls, procs = start_servers(tmp, args.minimal_app, args.workers)
+        print(f"lec-kg: {args.workers} worker process(es); {os.cpu_count()} cores", file=sys.stderr)
         print(
             f"{'query':52} {'c':>3} {'lec rps':>8} {'oxi rps':>8} {'ratio':>6} "
             f"{'lec p50':>8} {'lec p99':>8} {'oxi p50':>8} {'oxi p99':>8}"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -152,9 +153,15 @@ def test_live_replies_carry_request_ids_and_are_logged(live_server) -> None:
     assert reply.status_code == 200
     assert reply.headers["x-request-id"] == "live-log-check"
     assert media_type(reply.headers["content-type"]) == "text/csv"
-    httpx.get(live_server.url + "/health")  # the log line of the first request is flushed by now
-    log = live_server.log.read_text()
-    assert "request_id=live-log-check" in log
+    # The access log is written in batches, at least once a second.
+    deadline = time.monotonic() + 5
+    while "request_id=live-log-check" not in live_server.log.read_text():
+        assert time.monotonic() < deadline, "no access-log line within 5 s"
+        time.sleep(0.1)
+    line = next(
+        ln for ln in live_server.log.read_text().splitlines() if "request_id=live-log-check" in ln
+    )
+    assert 'path="/sparql" status=200' in line and "query_ms=" in line
 
 
 def test_live_service_description_and_metrics(live_server) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 
@@ -40,6 +41,9 @@ class BrokenEngine:
     def query_form(self, text: str) -> str:
         return "select"
 
+    def query_inline(self, request, media_type) -> None:
+        return None  # never known cheap: every query takes the worker path
+
     def query(self, request, media_type) -> QueryResult:
         raise RuntimeError("disk on fire at /secret/path")
 
@@ -68,10 +72,10 @@ def test_health_answers_200(client) -> None:
 
 
 def test_ready_is_200_once_the_graph_is_loaded(client, engine) -> None:
-    """/ready is 200 with the number of graphs when the engine is ready."""
+    """/ready is 200 with the number of graphs and the answering process when ready."""
     reply = client.get("/ready")
     assert reply.status_code == 200
-    assert reply.json() == {"ready": True, "graphs": len(engine.graph_names())}
+    assert reply.json() == {"ready": True, "graphs": len(engine.graph_names()), "pid": os.getpid()}
 
 
 def test_ready_is_503_and_queries_refused_until_the_graph_passes(settings) -> None:
@@ -213,6 +217,9 @@ class CannedEngine:
 
     def query_form(self, text: str) -> str:
         return "select"
+
+    def query_inline(self, request, media_type) -> None:
+        return None  # never known cheap: every query takes the worker path
 
     def query(self, request, media_type) -> QueryResult:
         if self.error is not None:

@@ -186,12 +186,12 @@ def test_native_and_row_by_row_serialization_agree(text: str, fmt: str) -> None:
     row-by-row path gives, cap and truncation flag included, for awkward literals too."""
     from pyoxigraph import Store
 
-    from lec_kg.worker import _run_query
+    from lec_kg.worker import run_query
 
     store = Store()
     store.update(TRICKY)
     request = {"text": text, "union": True, "max_rows": 4, "format": fmt}
-    fast = _run_query(store, {**request, "form": "select"}, {})
-    slow = _run_query(store, {**request, "form": None}, {})
+    fast = run_query(store, {**request, "form": "select"}, {})
+    slow = run_query(store, {**request, "form": None}, {})
     assert fast[0] == slow[0] and fast[0]["ok"]
     assert sorted(fast[1].splitlines()) == sorted(slow[1].splitlines())

@@ -82,10 +82,35 @@ def test_a_damaged_record_is_an_error_not_a_silent_loss(tmp_path: Path) -> None:
         list(Journal(tmp_path).replay())
 
 
-def test_a_second_writer_on_the_same_directory_is_refused(tmp_path: Path) -> None:
+def test_two_processes_share_a_directory_each_sees_the_others_changes(tmp_path: Path) -> None:
+    first, second = MemoryStore(Journal(tmp_path)), MemoryStore(Journal(tmp_path))
+    first.replay_journal()
+    second.replay_journal()
+    with first.writing():
+        first.commit([], [Q1])
+    assert second.behind() and Q1 not in set(second.quads())
+    assert second.catch_up() == [([], [Q1])]
+    assert not second.behind() and Q1 in set(second.quads())
+    with second.writing():
+        second.commit([Q1], [Q2])
+    assert first.catch_up() == [([Q1], [Q2])]
+    assert set(first.quads()) == set(second.quads()) == {Q2}
+    first.close()
+    second.close()
+    assert [r["added"] for r in Journal(tmp_path).replay()] == [f"{Q1} .\n", f"{Q2} .\n"]
+
+
+def test_a_writer_waits_for_the_other_process_and_gives_up_with_a_clear_error(
+    tmp_path: Path,
+) -> None:
     first, second = Journal(tmp_path), Journal(tmp_path)
-    first.append({"removed": "", "added": ""})
-    with pytest.raises(JournalError, match="another lec-kg process"):
+    with (
+        first.writing(),
+        pytest.raises(JournalError, match="being written by another lec-kg process"),
+        second.writing(timeout_s=0.1),
+    ):
+        pass
+    with second.writing(timeout_s=0.1):  # free again once the first is done
         second.append({"removed": "", "added": ""})
     first.close()
     second.close()
@@ -96,7 +121,7 @@ def test_a_stale_process_may_not_write_over_a_newer_journal(tmp_path: Path) -> N
     first.replay_journal()
     second.replay_journal()
     second.commit([], [Q1])
-    second.close()  # releases the writer lock; the journal now holds a change `first` lacks
+    second.close()  # the journal now holds a change `first` has not read
     with pytest.raises(JournalError, match="changed by another process"):
         first.commit([], [Q2])
     first.close()

@@ -16,17 +16,22 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from . import __version__
-from .auth import challenge
 from .config import Settings
+from .cors import PublicReadCors
 from .engine_api import Engine
-from .errors import LecKgError, Unauthorized
+from .errors import LecKgError
 from .limits import BodyLimitMiddleware
-from .observability import REQUEST_ID_HEADER, Metrics, ObservabilityMiddleware, request_id_of
+from .observability import REQUEST_ID_HEADER, Metrics, ObservabilityMiddleware
 from .routes import docs, ops, sparql
-from .routes.deps import store_quads
+from .routes.deps import (
+    JSONUTF8Response,
+    error_response,
+    store_quads,
+    unexpected_error_response,
+)
 
 LOG = logging.getLogger("lec_kg.app")
 DESCRIPTION = (
@@ -36,15 +41,30 @@ DESCRIPTION = (
 )
 
 
-class JSONUTF8Response(JSONResponse):
-    """JSON with an explicit charset, like every other reply of the service."""
+class LecKgApp(FastAPI):
+    """FastAPI with lec-kg's own middleware outside it rather than inside.
 
-    media_type = "application/json; charset=utf-8"
+    Every request passes the request id, access log and metrics, CORS and the body limit; then
+    GET and POST /sparql go straight to their handlers (`sparql.SparqlShortcut`) and everything
+    else enters FastAPI (error handlers, routing). FastAPI's own per-request layers cost more
+    than a small query, so the hot path skips them; what it skips, the shortcut does itself.
+    """
+
+    def wrap(self, settings: Settings) -> None:
+        """Build the outer middleware stack, innermost first."""
+        inner = sparql.SparqlShortcut(super().__call__)
+        inner = BodyLimitMiddleware(inner, max_body_bytes=settings.max_body_bytes)
+        inner = PublicReadCors(inner, (REQUEST_ID_HEADER, "X-LEC-Truncated", "X-LEC-Rows"))
+        self._outer = ObservabilityMiddleware(inner, metrics=self.state.metrics)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        await self._outer(scope, receive, send)
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """A new app serving `engine`; without one, the engine is built in the background."""
-    app = FastAPI(
+    app = LecKgApp(
         title="lec-kg",
         version=__version__,
         description=DESCRIPTION,
@@ -69,19 +89,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     docs.mount(app)
     # Later routers slot in here, one per concern: validate, facts, id, void, reconcile,
     # as-of, risks.
-
-    # Added innermost first: the body limit runs inside CORS, which runs inside observability.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_methods=["GET", "POST"],
-        allow_headers=["Accept", "Content-Type"],  # no Authorization: no cross-origin writes
-        expose_headers=[REQUEST_ID_HEADER, "X-LEC-Truncated", "X-LEC-Rows"],
-        allow_credentials=False,
-        max_age=600,
-    )
-    app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
+    app.wrap(settings)
     return app
 
 
@@ -128,8 +136,7 @@ def _build_engine(app: FastAPI) -> None:
 async def _lec_kg_error(request: Request, exc: Exception) -> JSONResponse:
     """Every typed error: its status, its JSON body, and the auth challenge with a 401."""
     assert isinstance(exc, LecKgError)
-    headers = challenge() if isinstance(exc, Unauthorized) else None
-    return JSONUTF8Response(exc.to_dict(), status_code=exc.status, headers=headers)
+    return error_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -150,10 +157,7 @@ async def _request_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """Anything else: a 500 that names the request id; the traceback goes to the log only."""
-    request_id = request_id_of(request.scope)
-    LOG.error("unhandled error, request_id=%s", request_id, exc_info=exc)
-    body = {"error": "internal error", "detail": f"the server failed; request id {request_id}"}
-    return JSONUTF8Response(body, status_code=500)
+    return unexpected_error_response(request.scope, exc)
 
 
 def _title(status: int) -> str:

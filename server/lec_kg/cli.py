@@ -23,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
     serve.add_argument("--data-dir", type=Path, help="store folder (default: user data folder)")
     serve.add_argument("--memory", action="store_true", help="keep the store in memory only")
-    serve.add_argument("--workers", type=int, help="uvicorn worker processes")
+    serve.add_argument(
+        "--workers", type=int, help="server processes sharing the port (default 1; one per core)"
+    )
 
     val = sub.add_parser("validate", help="validate ontology + graph against the shapes")
     val.add_argument("--format", choices=["text", "json", "turtle"], default="text")

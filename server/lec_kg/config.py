@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -42,6 +43,23 @@ class Settings:
     def writable(self) -> bool:
         """Writing is on only when a non-empty write token is configured."""
         return bool(self.write_token)
+
+    def to_json(self) -> str:
+        """The settings as JSON for a child process, without the write token (the child reads
+        that from its environment, as this process did)."""
+        fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        fields.pop("write_token")
+        return json.dumps(fields)
+
+    @classmethod
+    def from_json(cls, text: str, environ: dict[str, str] | None = None) -> Settings:
+        """Settings written by `to_json`, with the write token from the environment."""
+        fields = json.loads(text)
+        for name in ("source_dir", "data_dir"):
+            if fields.get(name) is not None:
+                fields[name] = Path(fields[name])
+        env = os.environ if environ is None else environ
+        return cls(**fields, write_token=env.get(TOKEN_ENV) or None)
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given fields changed; None values are ignored."""

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -48,6 +51,7 @@ from .isolation import NoWorker, WorkerDied, WorkerPool, WorkerTimeout
 from .namespaces import CANONICAL_BASE
 from .sources import discover
 from .store import Journal, JournalError, MemoryStore, QuadStore, prefixes_of
+from .worker import run_query, run_select_direct
 
 LOG = logging.getLogger("lec_kg.engine")
 RESULT_FORMATS = {
@@ -63,6 +67,23 @@ GRAPH_FORMATS = {
     "application/ld+json": "jsonld",
     "application/rdf+xml": "rdfxml",
 }
+# A query that ran in a worker in under this long may run again in-process on the same data.
+INLINE_MAX_S = 0.005
+INLINE_MEMORY = 4096  # query keys remembered; forgotten all at once when full
+# Functions whose value changes from one evaluation to the next.
+_VOLATILE = re.compile(r"\b(?:RAND|NOW|UUID|STRUUID|BNODE)\s*\(", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """A query that ran fast in a worker: on which data version, with how many rows, and
+    whether it may be serialized straight from its capped text next time."""
+
+    version: int
+    rows: int | None
+    direct: bool
+
+
 EXPORT_FORMATS = {
     "text/turtle": RdfFormat.TURTLE,
     "application/n-triples": RdfFormat.N_TRIPLES,
@@ -104,6 +125,8 @@ class OxigraphEngine:
         self._read_only: set[str] = set()  # the shipped ontology and shapes graphs
         self.startup_report: Any = None
         self._inspect = lru_cache(maxsize=512)(self._inspect_query)
+        self._cheap: dict[tuple, _Measured] = {}  # queries that ran fast, and on what
+        self._prepared_cache: dict[tuple, tuple] = {}
 
     # ------------------------------------------------------------ life cycle
 
@@ -142,6 +165,73 @@ class OxigraphEngine:
 
     def query(self, request: QueryRequest, media_type: str) -> QueryResult:
         self._require_ready()
+        self._sync()
+        form, header = self._header(request, media_type)
+        version = self._version
+        reply, body = self._run(header)
+        if reply.get("seconds", INLINE_MAX_S) < INLINE_MAX_S:
+            if len(self._cheap) >= INLINE_MEMORY:
+                self._cheap.clear()
+            # A complete SELECT without random or clock functions gives the same rows again:
+            # next time it can be serialized straight from the capped query, rows known.
+            direct = (
+                form == "select"
+                and not reply["truncated"]
+                and reply.get("capped", False)
+                and not _VOLATILE.search(request.text)
+            )
+            self._cheap[_key(header)] = _Measured(version, reply["rows"], direct)
+        return QueryResult(form, body, _bare(media_type), bool(reply["truncated"]), reply["rows"])
+
+    def query_inline(self, request: QueryRequest, media_type: str) -> QueryResult | None:
+        """The result, computed in this thread, when the very same query on the very same data
+        already ran in a worker in under INLINE_MAX_S; else None (then call `query`).
+
+        Same text, same dataset, same data version: same work, so such a query cannot run
+        away, and it skips the pipe to a worker and the thread hop (the event loop may call
+        this). New queries, slow ones, and every query after a change go to a worker.
+        """
+        if not self._ready or self._store.behind():
+            return None
+        form, header, key = self._prepared(request, media_type)
+        known = self._cheap.get(key)
+        if known is None or known.version != self._version:
+            return None
+        if not self._state_lock.acquire(blocking=False):
+            return None
+        try:
+            if known.version != self._version:  # a change landed meanwhile
+                return None
+            start = time.perf_counter()
+            if known.direct:
+                reply, body = {"ok": True, "rows": known.rows, "truncated": False}, None
+                body = run_select_direct(self._store.oxi, header)
+            else:
+                reply, body = run_query(self._store.oxi, header, self._prefixes)
+            if time.perf_counter() - start > 4 * INLINE_MAX_S:  # not what was measured
+                self._cheap.pop(key, None)
+        finally:
+            self._state_lock.release()
+        if not reply["ok"] or body is None:
+            self._cheap.pop(key, None)
+            return None  # the worker path says why, as for any other query
+        return QueryResult(form, body, _bare(media_type), bool(reply["truncated"]), reply["rows"])
+
+    def _prepared(self, request: QueryRequest, media_type: str) -> tuple[QueryForm, dict, tuple]:
+        """`_header` and its key, remembered for queries over the union graph (the common
+        case; a dataset's graphs are checked against the store every time)."""
+        found = self._prepared_cache.get((request, media_type))
+        if found is None:
+            form, header = self._header(request, media_type)
+            found = (form, header, _key(header))
+            if header["union"]:
+                if len(self._prepared_cache) >= INLINE_MEMORY:
+                    self._prepared_cache.clear()
+                self._prepared_cache[(request, media_type)] = found
+        return found
+
+    def _header(self, request: QueryRequest, media_type: str) -> tuple[QueryForm, dict]:
+        """The form and the worker request of a query (400/403/406 when it cannot be run)."""
         inspection = self._inspect(request.text)
         form = inspection.form
         assert form is not None
@@ -151,7 +241,7 @@ class OxigraphEngine:
             raise NotAcceptable(
                 f"a {form.upper()} result cannot be given as {media}", available=sorted(table)
             )
-        header = {
+        return form, {
             "op": "query",
             "form": form,
             "text": request.text,
@@ -159,8 +249,6 @@ class OxigraphEngine:
             "max_rows": self.settings.max_result_rows,
             **self._dataset(inspection, request),
         }
-        reply, body = self._run(header)
-        return QueryResult(form, body, media, bool(reply.get("truncated")), reply.get("rows"))
 
     def _inspect_query(self, text: str) -> guard.Inspection:
         return guard.inspect(text, self._limits)
@@ -217,7 +305,8 @@ class OxigraphEngine:
         known = set(self._store.graph_names())
         guard.check_dataset(inspection.default_graphs, known, "USING")
         guard.check_dataset(inspection.named_graphs, known, "USING NAMED")
-        with self._write_lock:
+        with self._write_lock, self._store.writing():
+            self._sync()
             reply, payload = self._run(
                 {"op": "update", "text": text, "exclude": [self.inferred_graph]}
             )
@@ -278,6 +367,7 @@ class OxigraphEngine:
                 f"<{graph_name}> holds entailments, not asserted data; query it with "
                 f"GRAPH <{graph_name}> {{ ... }} instead"
             )
+        self._sync()
         with self._state_lock:
             if graph_name is None:
                 quads = [q for q in self._store.quads() if _graph(q) != self.inferred_graph]
@@ -289,6 +379,7 @@ class OxigraphEngine:
         return self._store.serialize(quads, fmt, self._prefixes, triples=one_graph)
 
     def graph_names(self) -> list[str]:
+        self._sync()
         with self._state_lock:
             return self._store.graph_names()
 
@@ -298,6 +389,23 @@ class OxigraphEngine:
             return self._store.snapshot()
 
     # ------------------------------------------------------------ internals
+
+    def _sync(self) -> None:
+        """Apply what other processes sharing the data directory committed (one stat when
+        nothing changed), recompute the inference and tell the workers."""
+        if not self._store.behind():
+            return
+        with self._state_lock:
+            changes = self._store.catch_up()
+            if not changes:
+                return
+            for removed, added in changes:
+                self._version += 1
+                self._pool.publish(self._version, _nquads(removed), _nquads(added))
+            inf_removed, inf_added = self._recompute_inference()
+            self._version += 1
+            self._pool.publish(self._version, _nquads(inf_removed), _nquads(inf_added))
+            LOG.info("applied %d change(s) made by another process", len(changes))
 
     def _require_ready(self) -> None:
         if not self.is_ready():
@@ -388,6 +496,18 @@ def build_engine(
 def _graph(q: Quad) -> str | None:
     g = q.graph_name
     return None if isinstance(g, DefaultGraph) else g.value
+
+
+def _key(header: dict) -> tuple:
+    """What makes two query requests the same work: text, format, dataset, row cap."""
+    return (
+        header["text"],
+        header["format"],
+        header["max_rows"],
+        header["union"],
+        tuple(header.get("default", ())),
+        tuple(header.get("named", ())),
+    )
 
 
 def _bare(media_type: str) -> str:

@@ -55,6 +55,10 @@ class Engine(Protocol):
     def query(self, request: QueryRequest, media_type: str) -> QueryResult:
         """Run a query and serialize its result; raises QueryTimeout, ForbiddenOperation, ..."""
 
+    def query_inline(self, request: QueryRequest, media_type: str) -> QueryResult | None:
+        """The result at once, in the caller's thread, when the engine knows the query to be
+        cheap on the current data; else None (then call `query`, off the event loop)."""
+
     def update(self, text: str) -> UpdateOutcome:
         """Apply a SPARQL update, validate the result, commit or roll back (ValidationFailed)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from .errors import BadRequest, NotAcceptable
@@ -102,6 +103,7 @@ FORM_KIND: dict[str, Kind] = {
 }
 
 
+@lru_cache(maxsize=64)
 def offers(*kinds: Kind) -> tuple[MediaType, ...]:
     """The rows of the table of the given kinds, in preference order."""
     return tuple(m for k in kinds for m in TABLE if m.kind == k)
@@ -181,6 +183,21 @@ def _quality(ranges: Sequence[MediaRange], name: str) -> tuple[float, int, int]:
 
 def negotiate(accept: str | None, available: Sequence[MediaType], fmt: str | None = None) -> Choice:
     """Pick a representation: `fmt` (format= / output=) wins, else the Accept header decides."""
+    if isinstance(available, tuple):  # the usual case: the choice is remembered
+        return _negotiate_cached(accept, available, fmt)
+    return _negotiate(accept, available, fmt)
+
+
+@lru_cache(maxsize=1024)
+def _negotiate_cached(
+    accept: str | None, available: tuple[MediaType, ...], fmt: str | None
+) -> Choice:
+    """`_negotiate` for the few Accept headers clients really send (errors are not cached)."""
+    return _negotiate(accept, available, fmt)
+
+
+def _negotiate(accept: str | None, available: Sequence[MediaType], fmt: str | None) -> Choice:
+    """See `negotiate`."""
     if fmt:
         return _by_format(fmt, available)
     ranges = parse_accept(accept)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import parse_qsl
 
@@ -25,6 +26,7 @@ PROTOCOL_PARAMS = {
     "using-named-graph-uri",
 }
 FORMAT_PARAMS = ("format", "output")
+REMEMBERED_QUERY_BYTES = 8192  # longer parameter lists are parsed every time
 TRUNCATED_HEADER = "X-LEC-Truncated"
 UPDATE_WORD = re.compile(
     r"^\s*(?:(?:PREFIX\s+\S*\s*<[^>]*>|BASE\s*<[^>]*>|#[^\n]*)\s*)*"
@@ -48,6 +50,16 @@ def read_operation(
     params: list[tuple[str, str]], direct: tuple[Literal["query", "update"], str] | None = None
 ) -> Operation:
     """Read the one query or update and its dataset parameters; 400 when they do not add up."""
+    if direct is None and sum(len(v) for _, v in params) <= REMEMBERED_QUERY_BYTES:
+        return _read_operation(tuple(params), None)
+    return _read_operation.__wrapped__(tuple(params), direct)
+
+
+@lru_cache(maxsize=1024)
+def _read_operation(
+    params: tuple[tuple[str, str], ...], direct: tuple[Literal["query", "update"], str] | None
+) -> Operation:
+    """See `read_operation` (the result is remembered; errors are raised anew each time)."""
     queries = [v for k, v in params if k == "query"]
     updates = [v for k, v in params if k == "update"]
     if direct is not None and (queries or updates):
@@ -82,6 +94,19 @@ def read_operation(
     return Operation(
         kind, text, dataset["default-graph-uri"], dataset["named-graph-uri"], formats(params)
     )
+
+
+@lru_cache(maxsize=1024)
+def _query_items(raw: bytes) -> tuple[tuple[str, str], ...]:
+    return tuple(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+
+
+def query_items(raw: bytes) -> list[tuple[str, str]]:
+    """The parameters of a URL's query string, repeated ones kept (as Starlette reads them);
+    short query strings are remembered, since clients send the same ones again and again."""
+    if len(raw) > REMEMBERED_QUERY_BYTES:
+        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    return list(_query_items(raw))
 
 
 def formats(params: list[tuple[str, str]]) -> tuple[str, ...]:

@@ -17,11 +17,13 @@ order in the file, so a journaled change can name them across restarts.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +47,7 @@ from .worker import used_prefixes
 JOURNAL_NAME = "journal.lecj"
 LOCK_NAME = "writer.lock"
 _MAGIC = b"LECJ1"
+WRITER_WAIT_S = 30.0  # how long a write waits for another process's write to finish
 _PREFIX_LINE = re.compile(r"^\s*@?prefix\s+([\w.\-]*):\s*<([^>]*)>", re.IGNORECASE | re.MULTILINE)
 
 
@@ -65,6 +68,15 @@ class QuadStore(Protocol):
 
     def commit(self, removed: Sequence[Quad], added: Sequence[Quad], note: str = "") -> None:
         """Apply a change durably: once this returns, it survives a crash."""
+
+    def behind(self) -> bool:
+        """True when another process sharing the store has changed it since this one read it."""
+
+    def catch_up(self) -> list[tuple[list[Quad], list[Quad]]]:
+        """Apply other processes' changes; return them as (removed, added) pairs, in order."""
+
+    def writing(self) -> contextlib.AbstractContextManager:
+        """The lock a change is made under, shared with every process using the store."""
 
     def replace_derived(self, graph: str, triples: set) -> tuple[list[Quad], list[Quad]]:
         """Make `graph` hold exactly `triples` (not journaled); return (removed, added)."""
@@ -88,7 +100,12 @@ class JournalError(RuntimeError):
 
 
 class Journal:
-    """An append-only file of changes; each record is length-prefixed and checksummed."""
+    """An append-only file of changes; each record is length-prefixed and checksummed.
+
+    Several processes may share one journal (`lec-kg serve --workers N`, or `lec-kg add` beside
+    a running server): a writer holds the directory's lock only while it appends, and readers
+    follow the file with `records(offset)`, so every process sees every acknowledged change.
+    """
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -96,13 +113,27 @@ class Journal:
         self.path = directory / JOURNAL_NAME
         self._fd: int | None = None
         self._lock_fd: int | None = None
+        self._locked = False
         self._replayed_size = 0
+
+    def size_on_disk(self) -> int:
+        """The journal's current length in bytes (0 when there is none yet)."""
+        try:
+            return os.stat(self.path).st_size
+        except FileNotFoundError:
+            return 0
 
     def replay(self) -> Iterator[dict]:
         """Every complete record, in order; a torn last record (a crash mid-append) is skipped."""
         self._replayed_size = 0
+        return self.records(0)
+
+    def records(self, offset: int) -> Iterator[dict]:
+        """The complete records from byte `offset` on; `replayed_size` follows what was read."""
         try:
-            data = self.path.read_bytes()
+            with open(self.path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
         except FileNotFoundError:
             return
         pos = 0
@@ -111,56 +142,90 @@ class Journal:
             if header_end < 0:
                 break  # torn header: the append never finished, so it was never acknowledged
             parts = data[pos:header_end].split(b" ")
+            at = offset + pos
             if len(parts) != 3 or parts[0] != _MAGIC or not parts[1].isdigit():
-                raise JournalError(f"{self.path}: damaged record header at byte {pos}")
+                raise JournalError(f"{self.path}: damaged record header at byte {at}")
             size = int(parts[1])
             body = data[header_end + 1 : header_end + 1 + size]
             if len(body) < size or data[header_end + 1 + size : header_end + 2 + size] != b"\n":
                 break  # torn payload
             if hashlib.sha256(body).hexdigest().encode() != parts[2]:
-                raise JournalError(f"{self.path}: checksum mismatch in the record at byte {pos}")
+                raise JournalError(f"{self.path}: checksum mismatch in the record at byte {at}")
             pos = header_end + 2 + size
-            self._replayed_size = pos
+            self._replayed_size = offset + pos
             yield json.loads(body)
+
+    @property
+    def replayed_size(self) -> int:
+        """Bytes of complete records read so far (or written by this process)."""
+        return self._replayed_size
+
+    @contextlib.contextmanager
+    def writing(self, timeout_s: float = WRITER_WAIT_S) -> Iterator[None]:
+        """Hold the directory's writer lock (other processes' writes wait) for one change."""
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() >= deadline:
+                    raise JournalError(
+                        f"{self.directory} is being written by another lec-kg process and it "
+                        f"did not finish within {timeout_s:g} s; try again"
+                    ) from exc
+                time.sleep(0.01)
+        self._locked = True
+        try:
+            yield
+        finally:
+            self._locked = False
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def append(self, record: dict, expected_size: int | None = None) -> int:
         """Write one record and fsync it (and, the first time, the directory); return the new
-        size. `expected_size`: the size this process replayed; if the journal is longer, another
+        size. `expected_size`: the size this process has read; if the journal holds more, another
         process wrote to it and this one's working set is stale, so nothing is written."""
+        if not self._locked:
+            with self.writing():
+                return self.append(record, expected_size)
         if self._fd is None:
             self._open_for_writing()
         assert self._fd is not None
-        if expected_size is not None and self._replayed_size != expected_size:
+        complete = self._complete_size()
+        if expected_size is not None and complete != expected_size:
             raise JournalError(
-                f"{self.path} was changed by another process since this one started; restart it"
+                f"{self.path} was changed by another process since this one read it; "
+                "catch up (or restart) before writing"
             )
         body = json.dumps(record, ensure_ascii=False).encode("utf-8")
         header = b"%s %d %s\n" % (_MAGIC, len(body), hashlib.sha256(body).hexdigest().encode())
         os.write(self._fd, header + body + b"\n")
         os.fsync(self._fd)
-        self._replayed_size += len(header) + len(body) + 1
+        self._replayed_size = complete + len(header) + len(body) + 1
         return self._replayed_size
 
+    def _complete_size(self) -> int:
+        """The length of the complete records; a torn tail (a writer that crashed mid-append,
+        never acknowledged) is cut off. Call with the writer lock held."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        if size == self._replayed_size:
+            return size
+        reader = Journal(self.directory)
+        for _ in reader.records(0):
+            pass
+        complete = reader.replayed_size
+        if complete < size:
+            os.ftruncate(self._fd, complete)
+            os.fsync(self._fd)
+        return complete
+
     def _open_for_writing(self) -> None:
-        """Take the writer lock, drop a torn tail, and check nobody wrote since our replay."""
-        lock_fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(lock_fd)
-            raise JournalError(
-                f"{self.directory} is being written by another lec-kg process; "
-                "send the change to that process (SPARQL Update) instead"
-            ) from exc
-        self._lock_fd = lock_fd
         existed = self.path.exists()
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        size = os.fstat(fd).st_size
-        list(self.replay())  # recount what is complete now
-        if self._replayed_size < size:
-            os.ftruncate(fd, self._replayed_size)  # a torn record nobody acknowledged
-            os.fsync(fd)
-        self._fd = fd
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         if not existed:
             dir_fd = os.open(self.directory, os.O_RDONLY)
             try:
@@ -217,7 +282,29 @@ class MemoryStore:
         for record in self.journal.replay():
             self._apply(_parse_nquads(record["removed"]), _parse_nquads(record["added"]))
             self.records_replayed += 1
-        self._replayed_size = self.journal._replayed_size
+        self._replayed_size = self.journal.replayed_size
+
+    def behind(self) -> bool:
+        """True when another process has journaled changes this one has not applied yet."""
+        return self.journal is not None and self.journal.size_on_disk() > self._replayed_size
+
+    def catch_up(self) -> list[tuple[list[Quad], list[Quad]]]:
+        """Apply the changes other processes journaled since this one last read; return them,
+        one (removed, added) pair per record, in order."""
+        if self.journal is None:
+            return []
+        changes = []
+        for record in self.journal.records(self._replayed_size):
+            removed, added = _parse_nquads(record["removed"]), _parse_nquads(record["added"])
+            self._apply(removed, added)
+            changes.append((removed, added))
+            self.records_replayed += 1
+        self._replayed_size = self.journal.replayed_size
+        return changes
+
+    def writing(self) -> contextlib.AbstractContextManager:
+        """Hold the writer lock shared with other processes (nothing to hold in memory only)."""
+        return contextlib.nullcontext() if self.journal is None else self.journal.writing()
 
     def quads(self, graph: str | None = None) -> Iterator[Quad]:
         if graph is None:

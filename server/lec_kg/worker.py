@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import time
+from functools import lru_cache
 from itertools import islice
 
 from .isolation import read_frame, write_frame
@@ -43,29 +44,33 @@ def worker_main() -> None:
                 store.remove(q)
             store.extend(parse(payload[cut:], format=RdfFormat.N_QUADS))
         elif op == "query":
-            write_frame(out, *_run_query(store, header, prefixes))
+            start = time.perf_counter()
+            reply, body = run_query(store, header, prefixes)
+            reply["seconds"] = time.perf_counter() - start
+            write_frame(out, reply, body)
         elif op == "update":
             write_frame(out, *_run_update(store, header))
         elif op == "crash":  # for tests: a worker dying mid-request
             os._exit(3)
 
 
-def _run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
-    from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions
+@lru_cache(maxsize=1024)
+def _cap_rows(text: str, cap: int) -> str | None:
+    """`guard.cap_rows`, remembered: the same texts come again and again."""
+    from .guard import cap_rows  # light: no rdflib
 
-    if h["union"]:
-        kw: dict = {"use_default_graph_as_union": True}
-    else:
-        kw = {
-            "default_graph": [NamedNode(g) for g in h["default"]],
-            "named_graphs": [NamedNode(g) for g in h["named"]],
-        }
+    return cap_rows(text, cap)
+
+
+def run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
+    """Evaluate one query request on `store` and serialize it: (reply header, body)."""
+    from pyoxigraph import QueryBoolean, QuerySolutions
+
+    kw = _dataset(h)
     capped = None
     if h.get("form") == "select":
-        from .guard import cap_rows  # light: no rdflib
-
         with contextlib.suppress(Exception):  # uncapped: rows are then counted one by one
-            capped = cap_rows(h["text"], h["max_rows"] + 1)
+            capped = _cap_rows(h["text"], h["max_rows"] + 1)
     try:
         try:
             result = store.query(capped or h["text"], **kw)
@@ -78,7 +83,8 @@ def _run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
             return {"ok": True, "rows": None, "truncated": False}, _boolean(result, h["format"])
         limit = h["max_rows"]
         if isinstance(result, QuerySolutions) and capped is not None and result.variables:
-            return _native_solutions(result, limit, h["format"])
+            reply, body = _native_solutions(result, limit, h["format"])
+            return {**reply, "capped": True}, body
         items = list(islice(result, limit + 1))
         truncated = len(items) > limit
         items = items[:limit]
@@ -92,6 +98,30 @@ def _run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
         return {"ok": False, "kind": "evaluation", "message": str(exc)}, b""
     return {"ok": True, "rows": len(items), "truncated": truncated}, body
+
+
+def run_select_direct(store, h: dict) -> bytes | None:
+    """A SELECT known to fit under the row cap, serialized by pyoxigraph straight from its capped
+    text (no row counting); None when it cannot be capped."""
+    from pyoxigraph import QueryResultsFormat
+
+    capped = _cap_rows(h["text"], h["max_rows"] + 1)
+    if capped is None:
+        return None
+    result = store.query(capped, **_dataset(h))
+    return result.serialize(format=getattr(QueryResultsFormat, h["format"].upper()))
+
+
+def _dataset(h: dict) -> dict:
+    """pyoxigraph's keyword arguments for the request's dataset."""
+    if h["union"]:
+        return {"use_default_graph_as_union": True}
+    from pyoxigraph import NamedNode
+
+    return {
+        "default_graph": [NamedNode(g) for g in h["default"]],
+        "named_graphs": [NamedNode(g) for g in h["named"]],
+    }
 
 
 def _run_update(store, h: dict) -> tuple[dict, bytes]:

@@ -2,18 +2,28 @@
 
 A graph that fails the shapes is not served: the command prints the report and exits with 1
 before it listens on any port.
+
+With `--workers N` (N > 1) uvicorn runs N server processes on one listening socket, each with
+its own in-memory copy of the graph built by `worker_app`. They share the data directory's
+journal: a write takes the directory's lock, and every process applies the others' journaled
+changes before its next request, so a write acknowledged by one is seen by all. Without a data
+directory (`--memory`) there is no journal to share, so writing is refused with several workers.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import os
 import sys
 
-from ..config import Settings
+from ..config import TOKEN_ENV, Settings
 from ..errors import LecKgError
+from ..observability import ACCESS_LOG, BufferedLineHandler
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+SETTINGS_ENV = "LEC_KG_SERVE_SETTINGS"  # how the worker processes get the settings
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -25,11 +35,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from ..sources import SourceError
     from ..validation import load_validator
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    if settings.workers > 1:
+    _configure_logging()
+    if settings.workers < 1:
+        print("lec-kg serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if settings.workers > 1 and settings.in_memory and settings.writable:
         print(
-            "lec-kg serve: --workers above 1 is not supported: the store lives in this process; "
-            "run several instances behind a proxy instead",
+            "lec-kg serve: several workers share writes through the data directory's journal; "
+            f"with --memory there is none: use --data-dir, one worker, or unset {TOKEN_ENV}",
             file=sys.stderr,
         )
         return 2
@@ -56,10 +69,50 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"writing {writing}",
         file=sys.stderr,
     )
-    app = create_app(settings, engine)
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, server_header=False)
-    engine.close()
+    options = {"host": settings.host, "port": settings.port, "server_header": False}
+    options["log_config"] = None  # the logging set up here stays as it is (no dictConfig)
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, engine), access_log=False, **options)
+        engine.close()
+        return 0
+    engine.close()  # judged valid; each worker process loads its own copy
+    print(f"lec-kg serve: starting {settings.workers} worker processes", file=sys.stderr)
+    os.environ[SETTINGS_ENV] = settings.to_json()
+    target = f"{__name__}:worker_app"
+    uvicorn.run(target, factory=True, workers=settings.workers, access_log=False, **options)
     return 0
+
+
+def worker_app():
+    """The app of one of several server processes (uvicorn calls this in each of them)."""
+    from ..app import create_app
+    from ..engine import build_engine
+    from ..validation import load_validator
+
+    _configure_logging()
+    settings = Settings.from_json(os.environ[SETTINGS_ENV])
+    engine = build_engine(settings, load_validator(settings))
+    if not engine.is_ready():  # the parent judged the same files valid: something changed
+        raise SystemExit(f"lec-kg serve worker: not serving: {engine.not_ready_reason}")
+    atexit.register(engine.close)
+    return create_app(settings, engine)
+
+
+def _configure_logging() -> None:
+    """Log lines to stderr, the access log's in batches; records skip what the format never
+    shows (the calling source line, thread and process names), as the logging HOWTO's
+    "Optimization" section advises: the access log writes one per request."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    access = logging.getLogger(ACCESS_LOG.name)
+    if not access.handlers:
+        handler = BufferedLineHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        access.addHandler(handler)
+        access.propagate = False  # written once, by the buffered handler
+    logging._srcfile = None  # no sys._getframe() walk per record
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def _print_report(report: object) -> None:

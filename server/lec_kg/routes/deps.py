@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from ..auth import challenge
 from ..config import Settings
 from ..engine_api import Engine, QueryRequest
-from ..errors import NotReady
-from ..observability import Metrics
+from ..errors import LecKgError, NotReady, Unauthorized
+from ..observability import Metrics, request_id_of
+
+LOG = logging.getLogger("lec_kg.app")
 
 COUNT_QUADS = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
 JSON_RESULTS = "application/sparql-results+json"
@@ -50,3 +55,28 @@ def store_quads(app: FastAPI) -> float:
         return float(select_values(engine, COUNT_QUADS)[0]["n"])
     except Exception:  # a scrape must never fail because the count failed
         return math.nan
+
+
+class JSONUTF8Response(JSONResponse):
+    """JSON with an explicit charset, like every other reply of the service."""
+
+    media_type = "application/json; charset=utf-8"
+
+
+def endpoint_url(request: Request) -> str:
+    """The absolute URL of the endpoint the request was sent to, without its query string."""
+    return str(request.url.replace(query="", fragment=""))
+
+
+def error_response(exc: LecKgError) -> JSONResponse:
+    """A typed error: its status, its JSON body, and the auth challenge with a 401."""
+    headers = challenge() if isinstance(exc, Unauthorized) else None
+    return JSONUTF8Response(exc.to_dict(), status_code=exc.status, headers=headers)
+
+
+def unexpected_error_response(scope, exc: Exception) -> JSONResponse:
+    """Anything else: a 500 that names the request id; the traceback goes to the log only."""
+    request_id = request_id_of(scope)
+    LOG.error("unhandled error, request_id=%s", request_id, exc_info=exc)
+    body = {"error": "internal error", "detail": f"the server failed; request id {request_id}"}
+    return JSONUTF8Response(body, status_code=500)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -22,10 +24,12 @@ def health() -> dict[str, str]:
 @router.head("/ready", include_in_schema=False)
 @router.get("/ready", responses={503: {"description": "not loaded yet, or the graph is invalid"}})
 def ready(request: Request) -> JSONResponse:
-    """Readiness: 200 once the graph is loaded and has passed the shapes, else 503 saying why."""
+    """Readiness: 200 once the graph is loaded and has passed the shapes, else 503 saying why.
+
+    `pid` names the server process that answered (with --workers N, each has its own copy)."""
     state = request.app.state
     if state.engine is not None and state.engine.is_ready():
-        body = {"ready": True, "graphs": len(state.engine.graph_names())}
+        body = {"ready": True, "graphs": len(state.engine.graph_names()), "pid": os.getpid()}
         return JSONResponse(body, media_type="application/json; charset=utf-8")
     if state.engine_error is not None:
         body = {"ready": False, "reason": "the graph could not be loaded", **state.engine_error}

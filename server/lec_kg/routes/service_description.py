@@ -13,7 +13,7 @@ from ..engine_api import Engine
 from ..namespaces import CANONICAL_BASE, ONTOLOGY_IRI
 from ..negotiation import Choice, negotiate, offers
 from ..sources import discover
-from .deps import ready_engine, select_values, settings_of
+from .deps import endpoint_url, ready_engine, select_values, settings_of
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 RDFLIB_FORMAT = {
@@ -41,7 +41,7 @@ def respond(request: Request, formats: tuple[str, ...]) -> Response:
         if formats
         else negotiate(request.headers.get("accept"), available)
     )
-    endpoint = str(request.url_for("sparql_get"))
+    endpoint = endpoint_url(request)
     graph = describe(endpoint, settings, engine)
     if choice.media.name == "text/html":
         body = _html(endpoint, graph).encode("utf-8")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import results_html
 from ..auth import check_write_access
@@ -20,6 +22,7 @@ from ..errors import (
     ValidationFailed,
 )
 from ..negotiation import TABLE, Choice, by_keyword, negotiate, offers_for_form
+from ..observability import Metrics
 from ..protocol import (
     FORM,
     PROTOCOL_PARAMS,
@@ -29,11 +32,19 @@ from ..protocol import (
     decode_text,
     formats,
     parse_form,
+    query_items,
     read_operation,
     update_keyword,
 )
 from . import service_description
-from .deps import metrics_of, ready_engine, settings_of
+from .deps import (
+    endpoint_url,
+    error_response,
+    metrics_of,
+    ready_engine,
+    settings_of,
+    unexpected_error_response,
+)
 
 router = APIRouter(tags=["SPARQL"])
 
@@ -77,7 +88,7 @@ async def sparql_get(
     """Run a SPARQL query given as ?query=; without one, describe the service (SPARQL 1.1 SD)."""
     # The declared parameters document the route (OpenAPI); the protocol rules need them all,
     # repeated ones included, so they are read from the raw query string.
-    params = request.query_params.multi_items()
+    params = query_items(request.scope["query_string"])
     if PROTOCOL_PARAMS.isdisjoint(k for k, _ in params):
         return await run_in_threadpool(service_description.respond, request, formats(params))
     if any(k == "update" for k, _ in params):
@@ -116,7 +127,7 @@ async def sparql_post(request: Request) -> Response:
     """Run a query (form query= or sparql-query body) or an update (update= or sparql-update)."""
     content_type = request.headers.get("content-type", "")
     media_type = content_type.partition(";")[0].strip().lower()
-    url_params = request.query_params.multi_items()
+    url_params = query_items(request.scope["query_string"])
     if media_type == FORM:
         op = read_operation(url_params + await _read_form(request))
     elif media_type == SPARQL_QUERY:
@@ -168,29 +179,60 @@ async def _answer_query(request: Request, op: Operation) -> Response:
     choice = _choose(request, form, op.formats)
     as_html = choice.media.kind == "html"
     media = (HTML_SOURCE[form] if as_html else choice.media).name
-    metrics = metrics_of(request)
     start = time.perf_counter()
-    request.state.query_form = form
+    asked = QueryRequest(op.text, op.default_graphs, op.named_graphs)
     try:
-        result = await run_in_threadpool(
-            engine.query,
-            QueryRequest(op.text, op.default_graphs, op.named_graphs),
-            media,
-        )
+        # A query that already ran fast on this very data is answered here, on the event loop;
+        # any other runs in a killable worker, waited for in the thread pool.
+        result = engine.query_inline(asked, media)
+        if result is None:
+            result = await run_in_threadpool(engine.query, asked, media)
     finally:
-        elapsed = time.perf_counter() - start
-        metrics.query_duration.labels(form).observe(elapsed)
-        request.state.query_ms = elapsed * 1000
+        _account(request.scope, metrics_of(request), form, time.perf_counter() - start)
     if result.truncated:
-        metrics.truncated.inc()
-    headers = {TRUNCATED_HEADER: "true" if result.truncated else "false", "Vary": "Accept"}
-    if result.rows is not None:
-        headers["X-LEC-Rows"] = str(result.rows)
+        metrics_of(request).truncated.inc()
     if as_html:
-        endpoint = str(request.url_for("sparql_get"))
+        endpoint = endpoint_url(request)
         page = results_html.render(endpoint, op.text, form, result.body, result.truncated)
-        return Response(page, media_type=choice.content_type, headers=headers)
-    return Response(_flag_truncation(result), media_type=choice.content_type, headers=headers)
+        return ResultResponse(page, choice.content_type, _result_headers(result))
+    return _result_response(result, choice)
+
+
+def _account(scope: Scope, metrics: Metrics, form: str, seconds: float) -> None:
+    """A query's time, in the metrics and (through the request state) in the access log."""
+    metrics.query_duration_of(form).observe(seconds)
+    state = scope.setdefault("state", {})
+    state["query_form"] = form
+    state["query_ms"] = seconds * 1000
+
+
+def _result_headers(result: QueryResult) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-lec-truncated", b"true" if result.truncated else b"false"),
+        (b"vary", b"Accept"),
+    ]
+    if result.rows is not None:
+        headers.append((b"x-lec-rows", str(result.rows).encode()))
+    return headers
+
+
+def _result_response(result: QueryResult, choice: Choice) -> ResultResponse:
+    return ResultResponse(_flag_truncation(result), choice.content_type, _result_headers(result))
+
+
+class ResultResponse(Response):
+    """A query result: body, Content-Type and a few raw headers, sent as they are (Starlette's
+    Response rebuilds its header list from a dict on every request)."""
+
+    def __init__(self, body: bytes, content_type: str, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = 200
+        self.body = body
+        self.background = None
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", content_type.encode("latin-1")),
+            *headers,
+        ]
 
 
 def _choose(request: Request, form: str, wanted: tuple[str, ...]) -> Choice:
@@ -256,3 +298,68 @@ def _is_query(engine: Engine, text: str) -> bool:
     except LecKgError:
         return False
     return True
+
+
+class SparqlShortcut:
+    """ASGI middleware: GET and POST /sparql go straight to `sparql_get` / `sparql_post`.
+
+    FastAPI's router and its parameter validation cost more than a small query itself (the
+    handlers read the raw parameters anyway), so the hot path skips them. The routes above stay
+    declared: they are what /docs and /openapi.json describe, and other methods reach them (405).
+    It sits inside the request id, access log, metrics, CORS and the body limit (see
+    `app.LecKgApp`); errors are rendered here exactly as the app's handlers render them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope.get("method")
+        if scope["type"] != "http" or scope["path"] != "/sparql" or method not in _SHORTCUT:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = _ROUTE  # the metrics' route label
+        response = _cheap_get(scope) if method == "GET" else None
+        if response is not None:
+            await response(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await _SHORTCUT[method](request)
+        except LecKgError as exc:
+            response = error_response(exc)
+        except Exception as exc:  # the app's own 500, never a traceback to the client
+            response = unexpected_error_response(scope, exc)
+        await response(scope, receive, send)
+
+
+def _cheap_get(scope: Scope) -> ResultResponse | None:
+    """The common case at the least cost: GET ?query= of a query the engine answers inline,
+    negotiated by Accept alone. None for anything else, errors included: `sparql_get` then
+    handles the request in full and says what is wrong."""
+    try:
+        op = read_operation(query_items(scope["query_string"]))
+        engine = scope["app"].state.engine
+        if op.kind != "query" or op.formats or engine is None or not engine.is_ready():
+            return None
+        form = engine.query_form(op.text)
+        accept = next((v for k, v in scope["headers"] if k == b"accept"), None)
+        choice = negotiate(accept and accept.decode("latin-1"), offers_for_form(form))
+        if choice.media.kind == "html":
+            return None
+        start = time.perf_counter()
+        asked = QueryRequest(op.text, op.default_graphs, op.named_graphs)
+        result = engine.query_inline(asked, choice.media.name)
+    except LecKgError:
+        return None
+    if result is None:
+        return None
+    metrics = scope["app"].state.metrics
+    _account(scope, metrics, form, time.perf_counter() - start)
+    if result.truncated:
+        metrics.truncated.inc()
+    return _result_response(result, choice)
+
+
+_SHORTCUT = {"GET": sparql_get, "POST": sparql_post}
+_ROUTE = SimpleNamespace(path="/sparql")
