@@ -160,7 +160,7 @@ def serve_minimal(port: int) -> None:
 
 
 def start_servers(
-    tmp: Path, minimal: bool = False, workers: int = 1
+    tmp: Path, minimal: bool = False, workers: int = 1, cache_mb: float | None = None
 ) -> tuple[dict[str, str], list[subprocess.Popen]]:
     quads = dump_dataset(tmp / "data.nq")
     print(f"dataset: {quads} quads", file=sys.stderr)
@@ -184,6 +184,7 @@ def start_servers(
         if minimal
         else [str(BIN / "lec-kg"), "--source-dir", str(ROOT), "serve", "--memory"]
         + ["--host", "127.0.0.1", "--port", str(lec_port), "--workers", str(workers)]
+        + ([] if cache_mb is None else ["--result-cache-mb", str(cache_mb)])
     )
     oxi_cmd = [str(BIN / "oxigraph"), "serve-read-only", "--location", str(tmp / "oxi")]
     oxi_cmd += ["--bind", f"127.0.0.1:{oxi_port}", "--union-default-graph"]
@@ -323,6 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.cpu_count() or 1,
         help="lec-kg server processes (default: one per core, as Oxigraph uses every core)",
     )
+    ap.add_argument(
+        "--result-cache-mb",
+        type=float,
+        help="lec-kg's result cache (default: the server's default; 0 turns it off)",
+    )
     ap.add_argument("--serve-minimal", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve_minimal:
@@ -334,8 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     procs: list[subprocess.Popen] = []
     results = []
     try:
-        urls, procs = start_servers(tmp, args.minimal_app, args.workers)
-        print(f"lec-kg: {args.workers} worker process(es); {os.cpu_count()} cores", file=sys.stderr)
+        urls, procs = start_servers(tmp, args.minimal_app, args.workers, args.result_cache_mb)
+        cache = "default" if args.result_cache_mb is None else f"{args.result_cache_mb:g} MB"
+        print(
+            f"lec-kg: {args.workers} worker process(es), result cache {cache}; "
+            f"{os.cpu_count()} cores",
+            file=sys.stderr,
+        )
         print(
             f"{'query':52} {'c':>3} {'lec rps':>8} {'oxi rps':>8} {'ratio':>6} "
             f"{'lec p50':>8} {'lec p99':>8} {'oxi p50':>8} {'oxi p99':>8}"

@@ -161,7 +161,7 @@ REFUSALS = [
     (
         "text/plain body",
         {"method": "POST", "content": SELECT, "headers": {"Content-Type": "text/plain"}},
-        415,
+        400,
         "not text/plain",
     ),
     (
@@ -171,13 +171,13 @@ REFUSALS = [
             "content": '{"query": "ASK {}"}',
             "headers": {"Content-Type": "application/json"},
         },
-        415,
+        400,
         "application/sparql-query",
     ),
     (
         "body without Content-Type",
         {"method": "POST", "content": SELECT},
-        415,
+        400,
         "without Content-Type",
     ),
     (

@@ -54,7 +54,8 @@ class LecKgApp(FastAPI):
         """Build the outer middleware stack, innermost first."""
         inner = sparql.SparqlShortcut(super().__call__)
         inner = BodyLimitMiddleware(inner, max_body_bytes=settings.max_body_bytes)
-        inner = PublicReadCors(inner, (REQUEST_ID_HEADER, "X-LEC-Truncated", "X-LEC-Rows"))
+        exposed = (REQUEST_ID_HEADER, "X-LEC-Truncated", "X-LEC-Rows", "X-LEC-Cache")
+        inner = PublicReadCors(inner, exposed)
         self._outer = ObservabilityMiddleware(inner, metrics=self.state.metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, help="server processes sharing the port (default 1; one per core)"
     )
 
+    serve.add_argument(
+        "--result-cache-mb",
+        type=float,
+        help="memory for results kept until the data changes (default 64; 0 keeps none)",
+    )
+
     val = sub.add_parser("validate", help="validate ontology + graph against the shapes")
     val.add_argument("--format", choices=["text", "json", "turtle"], default="text")
     val.add_argument("files", nargs="*", type=Path, help="extra data files to validate too")
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=getattr(args, "data_dir", None),
         workers=getattr(args, "workers", None),
     )
+    if getattr(args, "result_cache_mb", None) is not None:
+        settings = replace(settings, result_cache_bytes=int(args.result_cache_mb * 2**20))
     if getattr(args, "memory", False):
         settings = replace(settings, data_dir=None)
     command = importlib.import_module(f".commands.{args.command}", __package__)

@@ -32,6 +32,7 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_query_chars: int = 100_000
     max_result_rows: int = 10_000
+    result_cache_bytes: int = 64 * 2**20  # results kept per data version; 0 keeps none
     workers: int = 1
 
     @property
@@ -72,6 +73,9 @@ def settings_from_env(environ: dict[str, str] | None = None, **overrides: object
     base = Settings(write_token=env.get(TOKEN_ENV) or None)
     if env.get("LEC_KG_BASE_IRI"):
         base = replace(base, base_iri=env["LEC_KG_BASE_IRI"])
+    if env.get("LEC_KG_RESULT_CACHE_MB"):
+        mb = float(env["LEC_KG_RESULT_CACHE_MB"])
+        base = replace(base, result_cache_bytes=int(mb * 2**20))
     if env.get("LEC_KG_QUERY_TIMEOUT"):
         base = replace(base, query_timeout_s=float(env["LEC_KG_QUERY_TIMEOUT"]))
     return base.with_overrides(**overrides)

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -49,6 +48,7 @@ from .gate import (
 from .inference import entailments
 from .isolation import NoWorker, WorkerDied, WorkerPool, WorkerTimeout
 from .namespaces import CANONICAL_BASE
+from .result_cache import ResultCache, cacheable
 from .sources import discover
 from .store import Journal, JournalError, MemoryStore, QuadStore, prefixes_of
 from .worker import run_query, run_select_direct
@@ -70,8 +70,18 @@ GRAPH_FORMATS = {
 # A query that ran in a worker in under this long may run again in-process on the same data.
 INLINE_MAX_S = 0.005
 INLINE_MEMORY = 4096  # query keys remembered; forgotten all at once when full
-# Functions whose value changes from one evaluation to the next.
-_VOLATILE = re.compile(r"\b(?:RAND|NOW|UUID|STRUUID|BNODE)\s*\(", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A query request made ready to run: its form, the worker request, the key that names
+    the work, whether it gives the same answer each time, and whether that may be kept."""
+
+    form: QueryForm
+    header: dict
+    key: tuple
+    deterministic: bool  # no RAND, NOW, UUID, STRUUID or BNODE
+    cacheable: bool  # deterministic, and results are kept on this server (`result_cache`)
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,9 @@ class OxigraphEngine:
         self.startup_report: Any = None
         self._inspect = lru_cache(maxsize=512)(self._inspect_query)
         self._cheap: dict[tuple, _Measured] = {}  # queries that ran fast, and on what
-        self._prepared_cache: dict[tuple, tuple] = {}
+        self._prepared_cache: dict[tuple, _Prepared] = {}
+        self._results_on = settings.result_cache_bytes > 0
+        self._results = ResultCache(settings.result_cache_bytes)
 
     # ------------------------------------------------------------ life cycle
 
@@ -166,26 +178,35 @@ class OxigraphEngine:
     def query(self, request: QueryRequest, media_type: str) -> QueryResult:
         self._require_ready()
         self._sync()
-        form, header = self._header(request, media_type)
+        prepared = self._prepared(request, media_type)
         version = self._version
-        reply, body = self._run(header)
+        if prepared.cacheable and (kept := self._results.get(prepared.key, version)):
+            return kept
+        reply, body = self._run(prepared.header)
+        result = QueryResult(
+            prepared.form, body, _bare(media_type), bool(reply["truncated"]), reply["rows"]
+        )
+        if prepared.cacheable:
+            self._results.put(prepared.key, version, replace(result, cached=True))
         if reply.get("seconds", INLINE_MAX_S) < INLINE_MAX_S:
             if len(self._cheap) >= INLINE_MEMORY:
                 self._cheap.clear()
             # A complete SELECT without random or clock functions gives the same rows again:
             # next time it can be serialized straight from the capped query, rows known.
             direct = (
-                form == "select"
+                prepared.form == "select"
                 and not reply["truncated"]
                 and reply.get("capped", False)
-                and not _VOLATILE.search(request.text)
+                and prepared.deterministic
             )
-            self._cheap[_key(header)] = _Measured(version, reply["rows"], direct)
-        return QueryResult(form, body, _bare(media_type), bool(reply["truncated"]), reply["rows"])
+            self._cheap[prepared.key] = _Measured(version, reply["rows"], direct)
+        return result
 
     def query_inline(self, request: QueryRequest, media_type: str) -> QueryResult | None:
-        """The result, computed in this thread, when the very same query on the very same data
-        already ran in a worker in under INLINE_MAX_S; else None (then call `query`).
+        """The result, at once and in this thread, when it is known: kept from an earlier
+        evaluation on the same data version (`result_cache`), or computed here when the very
+        same query on the very same data already ran in a worker in under INLINE_MAX_S; else
+        None (then call `query`).
 
         Same text, same dataset, same data version: same work, so such a query cannot run
         away, and it skips the pipe to a worker and the thread hop (the event loop may call
@@ -193,37 +214,46 @@ class OxigraphEngine:
         """
         if not self._ready or self._store.behind():
             return None
-        form, header, key = self._prepared(request, media_type)
-        known = self._cheap.get(key)
-        if known is None or known.version != self._version:
+        prepared = self._prepared(request, media_type)
+        version = self._version
+        if prepared.cacheable and (kept := self._results.get(prepared.key, version)):
+            return kept
+        known = self._cheap.get(prepared.key)
+        if known is None or known.version != version:
             return None
         if not self._state_lock.acquire(blocking=False):
             return None
         try:
-            if known.version != self._version:  # a change landed meanwhile
+            if self._version != version:  # a change landed meanwhile
                 return None
             start = time.perf_counter()
             if known.direct:
-                reply, body = {"ok": True, "rows": known.rows, "truncated": False}, None
-                body = run_select_direct(self._store.oxi, header)
+                reply = {"ok": True, "rows": known.rows, "truncated": False}
+                body = run_select_direct(self._store.oxi, prepared.header)
             else:
-                reply, body = run_query(self._store.oxi, header, self._prefixes)
+                reply, body = run_query(self._store.oxi, prepared.header, self._prefixes)
             if time.perf_counter() - start > 4 * INLINE_MAX_S:  # not what was measured
-                self._cheap.pop(key, None)
+                self._cheap.pop(prepared.key, None)
         finally:
             self._state_lock.release()
         if not reply["ok"] or body is None:
-            self._cheap.pop(key, None)
+            self._cheap.pop(prepared.key, None)
             return None  # the worker path says why, as for any other query
-        return QueryResult(form, body, _bare(media_type), bool(reply["truncated"]), reply["rows"])
+        result = QueryResult(
+            prepared.form, body, _bare(media_type), bool(reply["truncated"]), reply["rows"]
+        )
+        if prepared.cacheable:
+            self._results.put(prepared.key, version, replace(result, cached=True))
+        return result
 
-    def _prepared(self, request: QueryRequest, media_type: str) -> tuple[QueryForm, dict, tuple]:
-        """`_header` and its key, remembered for queries over the union graph (the common
-        case; a dataset's graphs are checked against the store every time)."""
+    def _prepared(self, request: QueryRequest, media_type: str) -> _Prepared:
+        """What running a query needs (`_header`), remembered for queries over the union graph
+        (the common case; a dataset's graphs are checked against the store every time)."""
         found = self._prepared_cache.get((request, media_type))
         if found is None:
             form, header = self._header(request, media_type)
-            found = (form, header, _key(header))
+            same = cacheable(request.text)
+            found = _Prepared(form, header, _key(header), same, self._results_on and same)
             if header["union"]:
                 if len(self._prepared_cache) >= INLINE_MEMORY:
                     self._prepared_cache.clear()

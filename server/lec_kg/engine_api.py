@@ -29,6 +29,7 @@ class QueryResult:
     media_type: str
     truncated: bool = False  # True when the result-size cap cut the result
     rows: int | None = None  # solutions or triples returned
+    cached: bool = False  # True when kept from an earlier evaluation on the same data
 
 
 @dataclass(frozen=True)

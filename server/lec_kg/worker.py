@@ -16,6 +16,7 @@ import time
 from functools import lru_cache
 from itertools import islice
 
+from .guard import cap_rows  # light: no rdflib (imported here, not in the first query)
 from .isolation import read_frame, write_frame
 
 
@@ -57,8 +58,6 @@ def worker_main() -> None:
 @lru_cache(maxsize=1024)
 def _cap_rows(text: str, cap: int) -> str | None:
     """`guard.cap_rows`, remembered: the same texts come again and again."""
-    from .guard import cap_rows  # light: no rdflib
-
     return cap_rows(text, cap)
 
 

@@ -18,7 +18,6 @@ from ..errors import (
     BadRequest,
     LecKgError,
     QuerySyntaxError,
-    UnsupportedMediaType,
     ValidationFailed,
 )
 from ..negotiation import TABLE, Choice, by_keyword, negotiate, offers_for_form
@@ -59,7 +58,10 @@ HTML_SOURCE = {
 }
 RESULT_TYPES = {m.name: {} for m in TABLE if m.kind in ("results", "graph")}
 ERRORS = {
-    400: {"description": "malformed request or query (message, line and column)"},
+    400: {
+        "description": "malformed request or query (message, line and column), or a POST body "
+        "that is not a form, sparql-query or sparql-update"
+    },
     406: {"description": "no representation fits the Accept header; the body lists them"},
     413: {"description": "request body over the size limit"},
     503: {"description": "graph not ready, or the query ran out of time"},
@@ -104,7 +106,6 @@ async def sparql_get(
         200: {"content": {**RESULT_TYPES, "application/json": {}}},
         401: {"description": "update without the write token"},
         403: {"description": "wrong write token, or writing is disabled"},
-        415: {"description": "body is not a form, sparql-query or sparql-update"},
         422: {"description": "the update would violate the shapes; nothing was changed"},
         **ERRORS,
     },
@@ -136,7 +137,9 @@ async def sparql_post(request: Request) -> Response:
         check_write_access(request.headers.get("authorization"), settings_of(request))
         op = read_operation(url_params, direct=("update", await _read_text(request)))
     else:
-        raise UnsupportedMediaType(
+        # A body of any other type is a malformed protocol request: 400, as for the other
+        # protocol errors (the SPARQL 1.1 Protocol's tests ask for a 4xx).
+        raise BadRequest(
             f"POST /sparql reads {FORM}, {SPARQL_QUERY} or {SPARQL_UPDATE}, "
             f"not {media_type or 'a body without Content-Type'}",
             accepted=[FORM, SPARQL_QUERY, SPARQL_UPDATE],
@@ -209,6 +212,7 @@ def _account(scope: Scope, metrics: Metrics, form: str, seconds: float) -> None:
 def _result_headers(result: QueryResult) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"x-lec-truncated", b"true" if result.truncated else b"false"),
+        (b"x-lec-cache", b"hit" if result.cached else b"miss"),
         (b"vary", b"Accept"),
     ]
     if result.rows is not None:
