@@ -1,13 +1,15 @@
 """lec-kg against Oxigraph's own server, same data, same queries, same run, loopback only.
 
-Starts `lec-kg serve --memory` (uvicorn) and `oxigraph serve --union-default-graph` over an
-Oxigraph store loaded with exactly the quads lec-kg serves (asserted and inferred, so both give
-the same answers), then sends each query over HTTP (GET /sparql?query=...) at concurrency 1, 8
-and 32 for a bounded time and prints requests per second and p50/p99 latency for both servers
-and the ratio lec-kg/Oxigraph. Queries: tests/competency/*.rq, a point lookup and an aggregate.
+Starts `lec-kg serve --memory --workers N` (uvicorn; N = cores unless --workers says) and
+`oxigraph serve-read-only --union-default-graph` over an Oxigraph store loaded with exactly the
+quads lec-kg serves (asserted and inferred, so both give the same answers), then sends each query
+over HTTP (GET /sparql?query=...) at concurrency 1, 8 and 32 for a bounded time and prints
+requests per second and p50/p99 latency for both servers and the ratio lec-kg/Oxigraph.
+Queries: tests/competency/*.rq, a point lookup and an aggregate.
 
     .venv/bin/python bench/bench_sparql.py                 # every query, ~1 s per cell
     .venv/bin/python bench/bench_sparql.py --seconds 0.5 --match treaties --json out.json
+    .venv/bin/python bench/bench_sparql.py --result-cache-mb 0     # every request evaluated
 
 Every request loop stops by itself (time budget and request cap); both servers listen on
 127.0.0.1 only and are stopped at the end.

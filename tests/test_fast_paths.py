@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -199,6 +201,22 @@ def test_several_server_processes_answer_alike_and_share_writes(tmp_path: Path) 
                     )
                 seen.add(tuple(notes(result(reply.content))))
             assert seen == {tuple(written_notes)}
+        # A server process that dies is replaced; the other answers meanwhile.
+        victim = pids.pop()
+        os.kill(victim, signal.SIGKILL)
+        replaced = False
+        for _ in range(600):  # ~60 s at most; a guard against hanging, not a timed assertion
+            with httpx.Client() as fresh:
+                ready = fresh.get(server.url + "/ready")
+            assert ready.status_code == 200
+            if ready.json()["pid"] not in pids | {victim}:
+                replaced = True
+                break
+            time.sleep(0.1)
+        assert replaced, "the killed server process was not replaced"
+        with httpx.Client() as fresh:
+            reply = fresh.get(server.sparql, params={"query": NOTES.text}, headers={"Accept": JSON})
+        assert notes(result(reply.content)) == written_notes
 
 
 def test_several_processes_without_a_data_directory_may_not_write(tmp_path: Path) -> None:

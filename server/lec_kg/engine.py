@@ -7,6 +7,13 @@ starts the query workers. Queries are checked by `guard`, then run in a worker w
 Updates run one at a time: a worker applies the update to a scratch copy of the asserted data
 and returns the difference; the result is validated; only then is the change journaled (fsync),
 applied here, the inference recomputed and the workers told. A rejected update changes nothing.
+
+Every accepted change gives the data a new version. Two things hold for one version only: a
+result kept by `result_cache`, and the knowledge that a query ran in a worker in under
+INLINE_MAX_S, which lets the same query run again in this process (`query_inline`), skipping
+the pipe and the thread hop; a query never measured, or measured slow, always runs in a worker.
+Processes sharing a data directory (`serve --workers N`) write under the journal's lock and
+apply each other's journaled changes (`_sync`) before answering, so none serves stale data.
 """
 
 from __future__ import annotations
