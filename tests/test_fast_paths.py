@@ -4,7 +4,9 @@ sharing one data directory, each seeing every acknowledged write."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +21,7 @@ import pytest
 from lec_kg.config import Settings
 from lec_kg.engine import OxigraphEngine, build_engine
 from lec_kg.engine_api import QueryRequest, QueryResult
+from lec_kg.observability import BufferedLineHandler
 from lec_kg.result_cache import ResultCache, cacheable
 from tests.conftest import LEC_KG, ROOT, TOKEN, serving
 
@@ -250,3 +253,31 @@ def test_over_http_a_repeated_query_is_a_hit_until_a_write(write_client) -> None
             "/sparql", params={"query": NOTES.text}, headers={"Origin": "https://example.org"}
         ).headers["access-control-expose-headers"]
     )
+
+
+def test_the_access_log_is_written_in_batches_and_nothing_is_lost_at_close() -> None:
+    """Info lines wait for the batch (or the timer); a warning goes out at once with what
+    waited before it; closing writes the rest, and closing twice is harmless."""
+    stream = io.StringIO()
+    handler = BufferedLineHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("lec_kg.test.batched")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        log.warning("urgent")
+        assert stream.getvalue() == "WARNING urgent\n"
+        log.info("one")
+        log.info("two")
+        assert "one" not in stream.getvalue()  # waiting for the batch
+        log.error("boom")
+        assert stream.getvalue().splitlines()[1:] == ["INFO one", "INFO two", "ERROR boom"]
+        log.info("last")
+        handler.close()
+        assert stream.getvalue().endswith("INFO last\n")
+        handler.close()
+        log.info("after close")  # a closed handler writes at once rather than keep it
+        assert stream.getvalue().endswith("INFO after close\n")
+    finally:
+        log.removeHandler(handler)

@@ -103,7 +103,7 @@ class BufferedLineHandler(logging.Handler):
         self.stream = stream
         self._lines: list[str] = []
         self._size = 0
-        self._closed = threading.Event()
+        self._stopping = threading.Event()
         threading.Thread(target=self._tick, name="lec-kg-log-flush", daemon=True).start()
         atexit.register(self.close)
 
@@ -119,7 +119,7 @@ class BufferedLineHandler(logging.Handler):
             urgent = (
                 record.levelno >= logging.WARNING
                 or self._size >= self.FLUSH_BYTES
-                or self._closed.is_set()  # closed: every line at once
+                or self._stopping.is_set()  # closed: every line at once
             )
         if urgent:
             self.flush()
@@ -133,12 +133,12 @@ class BufferedLineHandler(logging.Handler):
                 self.stream.flush()
 
     def close(self) -> None:
-        self._closed.set()
+        self._stopping.set()
         self.flush()
         super().close()
 
     def _tick(self) -> None:
-        while not self._closed.wait(self.FLUSH_S):
+        while not self._stopping.wait(self.FLUSH_S):
             self.flush()
 
 
