@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from lec_kg.config import Settings
-from lec_kg.engine import OxigraphEngine, build_engine
+from lec_kg.engine import REMEMBER_TEXT_CHARS, OxigraphEngine, build_engine
 from lec_kg.engine_api import QueryRequest, QueryResult
 from lec_kg.observability import BufferedLineHandler
-from lec_kg.result_cache import ResultCache, cacheable
+from lec_kg.result_cache import ENTRY_OVERHEAD, ResultCache, cacheable
 from tests.conftest import LEC_KG, ROOT, TOKEN, serving
 
 JSON = "application/sparql-results+json"
@@ -62,7 +62,7 @@ def result(body: bytes) -> QueryResult:
 
 
 def test_the_cache_gives_back_only_what_was_computed_on_the_same_version() -> None:
-    cache = ResultCache(max_bytes=1000)
+    cache = ResultCache(max_bytes=10_000)
     cache.put("q", 1, result(b"old"))
     assert cache.get("q", 1).body == b"old"
     assert cache.get("q", 2) is None  # the data changed: everything kept is gone
@@ -74,16 +74,19 @@ def test_the_cache_gives_back_only_what_was_computed_on_the_same_version() -> No
 
 
 def test_the_cache_is_bounded_and_drops_the_least_recently_used() -> None:
-    cache = ResultCache(max_bytes=800)  # keeps bodies of at most 100 bytes
-    cache.put("big", 1, result(b"x" * 101))
+    entry = 100 + 10 + ENTRY_OVERHEAD  # a 100-byte body under a 10-character query
+    cache = ResultCache(max_bytes=8 * entry)  # keeps entries of at most `entry` bytes
+    cache.put("big", 1, result(b"x" * 101), key_size=10)
     assert cache.get("big", 1) is None
     for name in "abcdefgh":
-        cache.put(name, 1, result(name.encode() * 100))
+        cache.put(name, 1, result(name.encode() * 100), key_size=10)
     assert cache.get("a", 1) is not None  # used: now the most recent
-    cache.put("i", 1, result(b"i" * 100))
+    cache.put("i", 1, result(b"i" * 100), key_size=10)
     assert cache.get("b", 1) is None  # the least recently used went
     assert cache.get("a", 1) is not None and cache.get("i", 1) is not None
-    assert cache.size_bytes <= 800
+    assert cache.size_bytes <= 8 * entry
+    cache.put("long-text", 1, result(b"j"), key_size=entry)  # the query text counts too
+    assert cache.get("long-text", 1) is None
 
 
 @pytest.mark.parametrize(
@@ -141,6 +144,16 @@ def test_a_query_measured_cheap_runs_in_process_on_the_same_data_only(engines) -
     engine.update(insert("two"))
     assert engine.query_inline(NOTES, JSON) is None  # new data: measured again first
     assert notes(engine.query(NOTES, JSON)) == ["one", "two"]
+
+
+def test_a_long_query_is_never_remembered(engines) -> None:
+    """Whatever clients send, what the engine remembers stays bounded: a text over
+    REMEMBER_TEXT_CHARS is inspected, run and answered afresh every time."""
+    engine, _ = engines
+    long = QueryRequest(NOTES.text + "\n#" + "x" * REMEMBER_TEXT_CHARS)
+    first, second = engine.query(long, JSON), engine.query(long, JSON)
+    assert not first.cached and not second.cached and first.body == second.body
+    assert engine.query_inline(long, JSON) is None
 
 
 def test_a_volatile_query_is_answered_afresh_each_time(engines) -> None:

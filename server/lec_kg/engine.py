@@ -77,6 +77,9 @@ GRAPH_FORMATS = {
 # A query that ran in a worker in under this long may run again in-process on the same data.
 INLINE_MAX_S = 0.005
 INLINE_MEMORY = 4096  # query keys remembered; forgotten all at once when full
+# Longer query texts are never remembered (inspection, preparation, speed, results), so the
+# memory all this takes stays bounded whatever clients send: 4096 keys of 8 KB at most.
+REMEMBER_TEXT_CHARS = 8192
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ class _Prepared:
     header: dict
     key: tuple
     deterministic: bool  # no RAND, NOW, UUID, STRUUID or BNODE
-    cacheable: bool  # deterministic, and results are kept on this server (`result_cache`)
+    cacheable: bool  # deterministic, short, and results are kept here (`result_cache`)
+    short: bool  # at most REMEMBER_TEXT_CHARS: may be remembered at all
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ class OxigraphEngine:
         self.not_ready_reason: str | None = "not started"
         self._read_only: set[str] = set()  # the shipped ontology and shapes graphs
         self.startup_report: Any = None
-        self._inspect = lru_cache(maxsize=512)(self._inspect_query)
+        self._inspect_cached = lru_cache(maxsize=512)(self._inspect_query)
         self._cheap: dict[tuple, _Measured] = {}  # queries that ran fast, and on what
         self._prepared_cache: dict[tuple, _Prepared] = {}
         self._results_on = settings.result_cache_bytes > 0
@@ -194,8 +198,10 @@ class OxigraphEngine:
             prepared.form, body, _bare(media_type), bool(reply["truncated"]), reply["rows"]
         )
         if prepared.cacheable:
-            self._results.put(prepared.key, version, replace(result, cached=True))
-        if reply.get("seconds", INLINE_MAX_S) < INLINE_MAX_S:
+            self._results.put(
+                prepared.key, version, replace(result, cached=True), len(request.text)
+            )
+        if prepared.short and reply.get("seconds", INLINE_MAX_S) < INLINE_MAX_S:
             if len(self._cheap) >= INLINE_MEMORY:
                 self._cheap.clear()
             # A complete SELECT without random or clock functions gives the same rows again:
@@ -250,18 +256,22 @@ class OxigraphEngine:
             prepared.form, body, _bare(media_type), bool(reply["truncated"]), reply["rows"]
         )
         if prepared.cacheable:
-            self._results.put(prepared.key, version, replace(result, cached=True))
+            self._results.put(
+                prepared.key, version, replace(result, cached=True), len(request.text)
+            )
         return result
 
     def _prepared(self, request: QueryRequest, media_type: str) -> _Prepared:
         """What running a query needs (`_header`), remembered for queries over the union graph
         (the common case; a dataset's graphs are checked against the store every time)."""
-        found = self._prepared_cache.get((request, media_type))
+        short = len(request.text) <= REMEMBER_TEXT_CHARS
+        found = self._prepared_cache.get((request, media_type)) if short else None
         if found is None:
             form, header = self._header(request, media_type)
             same = cacheable(request.text)
-            found = _Prepared(form, header, _key(header), same, self._results_on and same)
-            if header["union"]:
+            keep = self._results_on and same and short
+            found = _Prepared(form, header, _key(header), same, keep, short)
+            if header["union"] and short:
                 if len(self._prepared_cache) >= INLINE_MEMORY:
                     self._prepared_cache.clear()
                 self._prepared_cache[(request, media_type)] = found
@@ -286,6 +296,12 @@ class OxigraphEngine:
             "max_rows": self.settings.max_result_rows,
             **self._dataset(inspection, request),
         }
+
+    def _inspect(self, text: str) -> guard.Inspection:
+        """The guard's verdict on a query, remembered for texts short enough to keep."""
+        if len(text) > REMEMBER_TEXT_CHARS:
+            return self._inspect_query(text)
+        return self._inspect_cached(text)
 
     def _inspect_query(self, text: str) -> guard.Inspection:
         return guard.inspect(text, self._limits)

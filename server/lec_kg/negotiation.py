@@ -183,7 +183,7 @@ def _quality(ranges: Sequence[MediaRange], name: str) -> tuple[float, int, int]:
 
 def negotiate(accept: str | None, available: Sequence[MediaType], fmt: str | None = None) -> Choice:
     """Pick a representation: `fmt` (format= / output=) wins, else the Accept header decides."""
-    if isinstance(available, tuple):  # the usual case: the choice is remembered
+    if isinstance(available, tuple) and len(accept or "") <= 512:  # remembered
         return _negotiate_cached(accept, available, fmt)
     return _negotiate(accept, available, fmt)
 

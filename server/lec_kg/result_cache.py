@@ -6,7 +6,8 @@ fixed, so the same query text, over the same dataset, in the same format and und
 cap, has the same answer: it is kept here and given again until the version changes, when
 everything kept is dropped at once. Queries whose answer changes from one evaluation to the
 next (RAND, NOW, UUID, STRUUID, BNODE) are never kept. Bounded by the bytes of the bodies kept
-(least recently used go first); a body larger than an eighth of the bound is never kept.
+and of the query texts naming them (least recently used go first); an entry larger than an
+eighth of the bound is never kept.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Hashable
 
 from .engine_api import QueryResult
 
+ENTRY_OVERHEAD = 256  # bytes an entry costs beyond its body and key text, roughly
 VOLATILE = re.compile(r"\b(?:RAND|NOW|UUID|STRUUID|BNODE)\s*\(", re.IGNORECASE)
 
 
@@ -31,7 +33,7 @@ class ResultCache:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, QueryResult] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[QueryResult, int]] = OrderedDict()
         self._bytes = 0
         self._version = -1
         self._lock = threading.Lock()
@@ -49,11 +51,12 @@ class ResultCache:
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
-            return found
+            return found[0]
 
-    def put(self, key: Hashable, version: int, result: QueryResult) -> None:
-        """Keep `result`, computed on data version `version` (ignored if that is not current)."""
-        size = len(result.body)
+    def put(self, key: Hashable, version: int, result: QueryResult, key_size: int = 0) -> None:
+        """Keep `result`, computed on data version `version` (ignored if that is not current);
+        `key_size`: the bytes the key holds (its query text), counted against the bound."""
+        size = len(result.body) + key_size + ENTRY_OVERHEAD
         if size > self.max_bytes // 8:
             return
         with self._lock:
@@ -63,12 +66,12 @@ class ResultCache:
                 return  # computed on data that has changed since
             old = self._entries.pop(key, None)
             if old is not None:
-                self._bytes -= len(old.body)
-            self._entries[key] = result
+                self._bytes -= old[1]
+            self._entries[key] = (result, size)
             self._bytes += size
             while self._bytes > self.max_bytes:
-                _, gone = self._entries.popitem(last=False)
-                self._bytes -= len(gone.body)
+                _, (_, gone) = self._entries.popitem(last=False)
+                self._bytes -= gone
 
     @property
     def size_bytes(self) -> int:

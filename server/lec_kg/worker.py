@@ -56,9 +56,13 @@ def worker_main() -> None:
 
 
 @lru_cache(maxsize=1024)
-def _cap_rows(text: str, cap: int) -> str | None:
-    """`guard.cap_rows`, remembered: the same texts come again and again."""
+def _cap_rows_cached(text: str, cap: int) -> str | None:
     return cap_rows(text, cap)
+
+
+def _cap_rows(text: str, cap: int) -> str | None:
+    """`guard.cap_rows`, remembered for short texts: the same ones come again and again."""
+    return cap_rows(text, cap) if len(text) > 8192 else _cap_rows_cached(text, cap)
 
 
 def run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
