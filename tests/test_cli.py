@@ -283,3 +283,29 @@ def running_server(home: Path, data_dir: Path):
     """`lec-kg serve --data-dir` on a free port until the block ends (then SIGTERM)."""
     env = {**os.environ, "XDG_DATA_HOME": str(home / "xdg")}
     return serving(["--data-dir", str(data_dir)], env, home / f"serve-{data_dir.name}.log")
+
+
+def test_add_beside_a_running_server_is_served_at_once(tmp_path) -> None:
+    """`lec-kg add` writes to the data directory a server is using: the server's next answer
+    includes the new facts (they share the journal and its lock)."""
+    env = {**os.environ, "LEC_KG_WRITE_TOKEN": TOKEN}
+    data_dir = tmp_path / "store"
+    facts = tmp_path / "beside-server.ttl"
+    facts.write_text(PLACE_TTL.format(place=PLACE.format("beside"), evidence=EVIDENCE))
+    ask = f"ASK {{ <{PLACE.format('beside')}> ?p ?o }}"
+    accept = {"Accept": "application/sparql-results+json"}
+    with serving(["--data-dir", str(data_dir)], env, tmp_path / "serve.log") as server:
+        before = httpx.get(server.sparql, params={"query": ask}, headers=accept)
+        assert before.json()["boolean"] is False
+        add = ["add", str(facts), "--data-dir", str(data_dir)]
+        done = subprocess.run(
+            [str(LEC_KG), "--source-dir", str(ROOT), *add],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        after = httpx.get(server.sparql, params={"query": ask}, headers=accept)
+        assert after.json()["boolean"] is True
+        assert after.headers["x-lec-cache"] == "miss"  # the journal grew: nothing kept is used
