@@ -346,6 +346,8 @@ def _cheap_get(scope: Scope) -> ResultResponse | None:
         engine = scope["app"].state.engine
         if op.kind != "query" or op.formats or engine is None or not engine.is_ready():
             return None
+        if len(op.text) > INLINE_INSPECTION_CHARS:  # inspected off the event loop
+            return None
         form = engine.query_form(op.text)
         accept = next((v for k, v in scope["headers"] if k == b"accept"), None)
         choice = negotiate(accept and accept.decode("latin-1"), offers_for_form(form))
