@@ -294,3 +294,27 @@ def test_the_access_log_is_written_in_batches_and_nothing_is_lost_at_close() -> 
         assert stream.getvalue().endswith("INFO after close\n")
     finally:
         log.removeHandler(handler)
+
+
+def test_metrics_count_the_result_cache(write_client) -> None:
+    """/metrics says how often a kept result answered, and how much is kept."""
+
+    def scraped() -> dict[str, float]:
+        text = write_client.get("/metrics").text
+        return {
+            name: float(value)
+            for line in text.splitlines()
+            if line.startswith("lec_kg_result_cache")
+            for name, value in [line.rsplit(" ", 1)]
+        }
+
+    before = scraped()
+    query = {"query": f"ASK {{ <urn:lec-kg-test:metrics-{os.getpid()}> ?p ?o }}"}
+    for _ in range(3):
+        assert write_client.get("/sparql", params=query).status_code == 200
+    after = scraped()
+    # The ASK: one miss, then two hits; the second scrape's own quad count: one hit.
+    grew = {name: after[name] - before.get(name, 0.0) for name in after}
+    assert grew["lec_kg_result_cache_hits_total"] == 3
+    assert grew["lec_kg_result_cache_misses_total"] == 1
+    assert after["lec_kg_result_cache_entries"] >= 1 and after["lec_kg_result_cache_bytes"] > 0

@@ -44,6 +44,9 @@ class BrokenEngine:
     def query_inline(self, request, media_type) -> None:
         return None  # never known cheap: every query takes the worker path
 
+    def result_cache_stats(self) -> None:
+        return None  # keeps no results
+
     def query(self, request, media_type) -> QueryResult:
         raise RuntimeError("disk on fire at /secret/path")
 
@@ -220,6 +223,9 @@ class CannedEngine:
 
     def query_inline(self, request, media_type) -> None:
         return None  # never known cheap: every query takes the worker path
+
+    def result_cache_stats(self) -> None:
+        return None  # keeps no results
 
     def query(self, request, media_type) -> QueryResult:
         if self.error is not None:

@@ -79,6 +79,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine_error = None  # why the engine could not be built, if it could not
     app.state.metrics = Metrics()
     app.state.metrics.watch_store(lambda: store_quads(app), lambda: _is_ready(app))
+    app.state.metrics.watch_result_cache(
+        lambda: app.state.engine.result_cache_stats() if app.state.engine is not None else None
+    )
 
     app.add_exception_handler(LecKgError, _lec_kg_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

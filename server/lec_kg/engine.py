@@ -229,7 +229,9 @@ class OxigraphEngine:
             return None
         prepared = self._prepared(request, media_type)
         version = self._version
-        if prepared.cacheable and (kept := self._results.get(prepared.key, version)):
+        if prepared.cacheable and (
+            kept := self._results.get(prepared.key, version, count_miss=False)
+        ):
             return kept
         known = self._cheap.get(prepared.key)
         if known is None or known.version != version:
@@ -260,6 +262,10 @@ class OxigraphEngine:
                 prepared.key, version, replace(result, cached=True), len(request.text)
             )
         return result
+
+    def result_cache_stats(self) -> dict[str, int] | None:
+        """The result cache's counts (`ResultCache.stats`), or None when it is off."""
+        return self._results.stats() if self._results_on else None
 
     def _prepared(self, request: QueryRequest, media_type: str) -> _Prepared:
         """What running a query needs (`_header`), remembered for queries over the union graph

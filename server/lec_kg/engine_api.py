@@ -60,6 +60,9 @@ class Engine(Protocol):
         """The result at once, in the caller's thread, when the engine knows the query to be
         cheap on the current data; else None (then call `query`, off the event loop)."""
 
+    def result_cache_stats(self) -> dict[str, int] | None:
+        """Hits, misses, bytes and entries of the result cache; None when there is none."""
+
     def update(self, text: str) -> UpdateOutcome:
         """Apply a SPARQL update, validate the result, commit or roll back (ValidationFailed)."""
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACCESS_LOG = logging.getLogger("lec_kg.access")
@@ -81,6 +82,10 @@ class Metrics:
         self.store_quads.set_function(quads)
         self.ready.set_function(lambda: 1.0 if ready() else 0.0)
 
+    def watch_result_cache(self, stats: Callable[[], dict[str, int] | None]) -> None:
+        """Report the result cache (hits, misses, bytes and entries kept) when scraped."""
+        self.registry.register(_ResultCacheCollector(stats))
+
     def exposition(self) -> bytes:
         """The metrics in the Prometheus text format."""
         return generate_latest(self.registry)
@@ -140,6 +145,39 @@ class BufferedLineHandler(logging.Handler):
     def _tick(self) -> None:
         while not self._stopping.wait(self.FLUSH_S):
             self.flush()
+
+
+class _ResultCacheCollector:
+    """Reads the engine's result-cache counts at scrape time (nothing while it has none)."""
+
+    def __init__(self, stats: Callable[[], dict[str, int] | None]) -> None:
+        self.stats = stats
+
+    def describe(self) -> list:
+        return []  # unknown until the engine exists
+
+    def collect(self):
+        try:
+            found = self.stats()
+        except Exception:  # a scrape must never fail because of a count
+            found = None
+        if not found:
+            return
+        for outcome in ("hits", "misses"):
+            yield CounterMetricFamily(
+                f"lec_kg_result_cache_{outcome}",
+                f"Queries answered {'from' if outcome == 'hits' else 'without'} a result kept "
+                "for the current data version.",
+                value=found[outcome],
+            )
+        yield GaugeMetricFamily(
+            "lec_kg_result_cache_bytes",
+            "Bytes the kept results take (bodies, query texts, overhead).",
+            value=found["bytes"],
+        )
+        yield GaugeMetricFamily(
+            "lec_kg_result_cache_entries", "Results kept.", value=found["entries"]
+        )
 
 
 def request_id_of(scope: Scope) -> str:

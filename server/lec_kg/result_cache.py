@@ -40,14 +40,15 @@ class ResultCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: Hashable, version: int) -> QueryResult | None:
-        """The result kept for `key` on data version `version`, if any."""
+    def get(self, key: Hashable, version: int, *, count_miss: bool = True) -> QueryResult | None:
+        """The result kept for `key` on data version `version`, if any. `count_miss=False`
+        for a look that another will follow if it fails (a request counts one miss)."""
         with self._lock:
             if version != self._version:
                 self._reset(version)
             found = self._entries.get(key)
             if found is None:
-                self.misses += 1
+                self.misses += count_miss
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
@@ -76,6 +77,16 @@ class ResultCache:
     @property
     def size_bytes(self) -> int:
         return self._bytes
+
+    def stats(self) -> dict[str, int]:
+        """Hits and misses so far, and the bytes and entries kept now."""
+        with self._lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "bytes": self._bytes,
+                "entries": len(self._entries),
+            }
 
     def _reset(self, version: int) -> None:
         self._entries.clear()
