@@ -32,8 +32,12 @@ class NotReadyEngine:
         pass
 
 
-class BrokenEngine:
-    """An engine that fails in a way nobody planned for."""
+class CannedEngine:
+    """An engine that answers every query with one canned result, or one canned error."""
+
+    def __init__(self, result: QueryResult | None = None, error: Exception | None = None) -> None:
+        self.result = result
+        self.error = error
 
     def is_ready(self) -> bool:
         return True
@@ -48,7 +52,10 @@ class BrokenEngine:
         return None  # keeps no results
 
     def query(self, request, media_type) -> QueryResult:
-        raise RuntimeError("disk on fire at /secret/path")
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
 
     def graph_names(self) -> list[str]:
         return []
@@ -170,7 +177,7 @@ def test_cors_headers_on_reads(client) -> None:
 
 def test_unexpected_failure_is_500_without_traceback(settings) -> None:
     """An engine failing unexpectedly gives a JSON 500 naming the request id, no internals."""
-    app = create_app(settings, BrokenEngine())
+    app = create_app(settings, CannedEngine(error=RuntimeError("disk on fire at /secret/path")))
     with TestClient(app, raise_server_exceptions=False) as c:
         reply = c.get("/sparql", params={"query": SELECT}, headers={"X-Request-Id": "boom-1"})
     assert reply.status_code == 500
@@ -206,35 +213,6 @@ def test_openapi_docs_describe_the_endpoint(client) -> None:
         "application/x-www-form-urlencoded",
     } <= set(post["requestBody"]["content"])
     assert {"/health", "/ready", "/metrics"} <= set(spec["paths"])
-
-
-class CannedEngine:
-    """An engine that answers every query with one canned result, or one canned error."""
-
-    def __init__(self, result: QueryResult | None = None, error: Exception | None = None) -> None:
-        self.result = result
-        self.error = error
-
-    def is_ready(self) -> bool:
-        return True
-
-    def query_form(self, text: str) -> str:
-        return "select"
-
-    def query_inline(self, request, media_type) -> None:
-        return None  # never known cheap: every query takes the worker path
-
-    def result_cache_stats(self) -> None:
-        return None  # keeps no results
-
-    def query(self, request, media_type) -> QueryResult:
-        if self.error is not None:
-            raise self.error
-        assert self.result is not None
-        return self.result
-
-    def graph_names(self) -> list[str]:
-        return []
 
 
 def test_truncated_results_are_flagged_in_header_and_json(settings) -> None:
