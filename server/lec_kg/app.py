@@ -16,11 +16,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from . import __version__
 from .config import Settings
-from .cors import PublicReadCors
 from .engine_api import Engine
 from .errors import LecKgError
 from .limits import BodyLimitMiddleware
@@ -54,8 +54,15 @@ class LecKgApp(FastAPI):
         """Build the outer middleware stack, innermost first."""
         inner = sparql.SparqlShortcut(super().__call__)
         inner = BodyLimitMiddleware(inner, max_body_bytes=settings.max_body_bytes)
-        exposed = (REQUEST_ID_HEADER, "X-LEC-Truncated", "X-LEC-Rows", "X-LEC-Cache")
-        inner = PublicReadCors(inner, exposed)
+        inner = CORSMiddleware(
+            inner,
+            allow_origins=["*"],
+            allow_methods=["GET", "POST"],
+            allow_headers=["Accept", "Content-Type"],  # no Authorization: no cross-origin writes
+            expose_headers=[REQUEST_ID_HEADER, "X-LEC-Truncated", "X-LEC-Rows", "X-LEC-Cache"],
+            allow_credentials=False,
+            max_age=600,
+        )
         self._outer = ObservabilityMiddleware(inner, metrics=self.state.metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
