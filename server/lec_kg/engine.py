@@ -52,6 +52,7 @@ from .gate import (
     validate_fn,
     warnings_on,
 )
+from .guard import REMEMBER_TEXT_CHARS
 from .inference import entailments
 from .isolation import NoWorker, WorkerDied, WorkerPool, WorkerTimeout
 from .namespaces import CANONICAL_BASE
@@ -77,9 +78,6 @@ GRAPH_FORMATS = {
 # A query that ran in a worker in under this long may run again in-process on the same data.
 INLINE_MAX_S = 0.005
 INLINE_MEMORY = 4096  # query keys remembered; forgotten all at once when full
-# Longer query texts are never remembered (inspection, preparation, speed, results), so the
-# memory all this takes stays bounded whatever clients send: 4096 keys of 8 KB at most.
-REMEMBER_TEXT_CHARS = 8192
 
 
 @dataclass(frozen=True)
@@ -194,13 +192,7 @@ class OxigraphEngine:
         if prepared.cacheable and (kept := self._results.get(prepared.key, version)):
             return kept
         reply, body = self._run(prepared.header)
-        result = QueryResult(
-            prepared.form, body, _bare(media_type), bool(reply["truncated"]), reply["rows"]
-        )
-        if prepared.cacheable:
-            self._results.put(
-                prepared.key, version, replace(result, cached=True), len(request.text)
-            )
+        result = self._kept(prepared, version, reply, body, media_type)
         if prepared.short and reply.get("seconds", INLINE_MAX_S) < INLINE_MAX_S:
             if len(self._cheap) >= INLINE_MEMORY:
                 self._cheap.clear()
@@ -254,13 +246,18 @@ class OxigraphEngine:
         if not reply["ok"] or body is None:
             self._cheap.pop(prepared.key, None)
             return None  # the worker path says why, as for any other query
+        return self._kept(prepared, version, reply, body, media_type)
+
+    def _kept(
+        self, prepared: _Prepared, version: int, reply: dict, body: bytes, media_type: str
+    ) -> QueryResult:
+        """The result of an evaluation on data version `version`, kept when it may be."""
         result = QueryResult(
             prepared.form, body, _bare(media_type), bool(reply["truncated"]), reply["rows"]
         )
         if prepared.cacheable:
-            self._results.put(
-                prepared.key, version, replace(result, cached=True), len(request.text)
-            )
+            text_size = len(prepared.header["text"])
+            self._results.put(prepared.key, version, replace(result, cached=True), text_size)
         return result
 
     def result_cache_stats(self) -> dict[str, int] | None:

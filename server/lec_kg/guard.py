@@ -22,6 +22,11 @@ from urllib.parse import urljoin
 from .engine_api import QueryForm
 from .errors import ForbiddenOperation, QuerySyntaxError, QueryTooComplex
 
+# Query texts up to this long may be remembered (parsed requests, inspections, row caps, the
+# speed of a query and its results); longer ones are handled afresh every time, so what is kept
+# stays bounded whatever clients send.
+REMEMBER_TEXT_CHARS = 8192
+
 MAX_DEPTH = 64  # brackets ({ ( [) open at once; real queries stay under 20
 MAX_GROUP_ITEMS = 1000  # patterns and operators in one group; the engine crashes near 5,000
 QUERY_FORMS: dict[str, QueryForm] = {

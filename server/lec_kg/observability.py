@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 ACCESS_LOG = logging.getLogger("lec_kg.access")
 REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-MAX_LABEL_SETS = 1024  # (route, method, status) triples remembered
+MAX_LABEL_SETS = 1024  # label sets whose metric children are remembered
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -49,7 +49,7 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
-        self._by_form: dict[str, object] = {}
+        self._labelled: dict[tuple, object] = {}
         self.truncated = Counter(
             "lec_kg_truncated_results",
             "Query results cut by the result-size cap.",
@@ -70,11 +70,15 @@ class Metrics:
             "lec_kg_ready", "1 when the graph is loaded and valid, else 0.", registry=self.registry
         )
 
-    def query_duration_of(self, form: str):
-        """The query-duration histogram of one query form (looked up once per form)."""
-        child = self._by_form.get(form)
+    def labelled(self, metric, *labels: str):
+        """`metric.labels(*labels)`, looked up once per label set (prometheus_client takes a
+        lock and builds tuples on every call); at most MAX_LABEL_SETS are remembered."""
+        key = (id(metric), labels)  # the metrics live as long as this object
+        child = self._labelled.get(key)
         if child is None:
-            child = self._by_form[form] = self.query_duration.labels(form)
+            child = metric.labels(*labels)
+            if len(self._labelled) < MAX_LABEL_SETS:
+                self._labelled[key] = child
         return child
 
     def watch_store(self, quads: Callable[[], float], ready: Callable[[], bool]) -> None:
@@ -191,7 +195,6 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self._children: dict[tuple[str, str, str], tuple] = {}  # labelled metrics, looked up once
         self._ids = itertools.count(1)
         self._id_prefix = secrets.token_hex(11)  # random per process; the counter makes ids unique
 
@@ -224,17 +227,9 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            key = (route, scope["method"], str(status))
-            children = self._children.get(key)
-            if children is None:
-                children = (
-                    self.metrics.requests.labels(*key),
-                    self.metrics.request_duration.labels(route),
-                )
-                if len(self._children) < MAX_LABEL_SETS:
-                    self._children[key] = children
-            children[0].inc()
-            children[1].observe(elapsed)
+            metrics = self.metrics
+            metrics.labelled(metrics.requests, route, scope["method"], str(status)).inc()
+            metrics.labelled(metrics.request_duration, route).observe(elapsed)
             query_ms = state.get("query_ms")
             if ACCESS_LOG.isEnabledFor(logging.INFO):
                 ACCESS_LOG.info(

@@ -13,6 +13,7 @@ from typing import Literal
 from urllib.parse import parse_qsl
 
 from .errors import BadRequest
+from .guard import REMEMBER_TEXT_CHARS
 
 FORM = "application/x-www-form-urlencoded"
 SPARQL_QUERY = "application/sparql-query"
@@ -26,7 +27,6 @@ PROTOCOL_PARAMS = {
     "using-named-graph-uri",
 }
 FORMAT_PARAMS = ("format", "output")
-REMEMBERED_QUERY_BYTES = 8192  # longer parameter lists are parsed every time
 TRUNCATED_HEADER = "X-LEC-Truncated"
 UPDATE_WORD = re.compile(
     r"^\s*(?:(?:PREFIX\s+\S*\s*<[^>]*>|BASE\s*<[^>]*>|#[^\n]*)\s*)*"
@@ -50,7 +50,7 @@ def read_operation(
     params: list[tuple[str, str]], direct: tuple[Literal["query", "update"], str] | None = None
 ) -> Operation:
     """Read the one query or update and its dataset parameters; 400 when they do not add up."""
-    if direct is None and sum(len(v) for _, v in params) <= REMEMBERED_QUERY_BYTES:
+    if direct is None and sum(len(v) for _, v in params) <= REMEMBER_TEXT_CHARS:
         return _read_operation(tuple(params), None)
     return _read_operation.__wrapped__(tuple(params), direct)
 
@@ -104,7 +104,7 @@ def _query_items(raw: bytes) -> tuple[tuple[str, str], ...]:
 def query_items(raw: bytes) -> list[tuple[str, str]]:
     """The parameters of a URL's query string, repeated ones kept (as Starlette reads them);
     short query strings are remembered, since clients send the same ones again and again."""
-    if len(raw) > REMEMBERED_QUERY_BYTES:
+    if len(raw) > REMEMBER_TEXT_CHARS:
         return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
     return list(_query_items(raw))
 

@@ -16,7 +16,7 @@ import time
 from functools import lru_cache
 from itertools import islice
 
-from .guard import cap_rows  # light: no rdflib (imported here, not in the first query)
+from .guard import REMEMBER_TEXT_CHARS, cap_rows  # light: no rdflib
 from .isolation import read_frame, write_frame
 
 
@@ -62,7 +62,7 @@ def _cap_rows_cached(text: str, cap: int) -> str | None:
 
 def _cap_rows(text: str, cap: int) -> str | None:
     """`guard.cap_rows`, remembered for short texts: the same ones come again and again."""
-    return cap_rows(text, cap) if len(text) > 8192 else _cap_rows_cached(text, cap)
+    return cap_rows(text, cap) if len(text) > REMEMBER_TEXT_CHARS else _cap_rows_cached(text, cap)
 
 
 def run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
