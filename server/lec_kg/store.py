@@ -214,10 +214,9 @@ class Journal:
         size = os.fstat(self._fd).st_size
         if size == self._replayed_size:
             return size
-        reader = Journal(self.directory)
-        for _ in reader.records(0):
+        for _ in self.records(self._replayed_size):  # from the last boundary this one knows
             pass
-        complete = reader.replayed_size
+        complete = self._replayed_size
         if complete < size:
             os.ftruncate(self._fd, complete)
             os.fsync(self._fd)
