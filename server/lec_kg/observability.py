@@ -101,7 +101,9 @@ class BufferedLineHandler(logging.Handler):
 
     For the access log, one line per request: a write system call per line cost more than the
     line (the same trade as nginx's `access_log ... buffer=32k flush=1s`). A crash can lose
-    the last second of access lines, never an error line.
+    the last second of access lines, never an error line. Not the standard library's
+    MemoryHandler: it hands each record to its target on flush, one write and flush per line,
+    and has no timer.
     """
 
     FLUSH_BYTES = 32_768
