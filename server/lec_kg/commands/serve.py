@@ -49,7 +49,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     where = "in memory" if settings.in_memory else f"in {settings.data_dir}"
     print(f"lec-kg serve: loading and validating the graph ({where})", file=sys.stderr)
     try:
-        engine = build_engine(settings, load_validator(settings))
+        # With several workers this engine only judges the graph (each worker builds its own):
+        # one query worker is enough for that.
+        pool = 1 if settings.workers > 1 else None
+        engine = build_engine(settings, load_validator(settings), query_workers=pool)
     except LecKgError as exc:
         print(f"lec-kg serve: not serving: {exc.title}: {exc.detail}", file=sys.stderr)
         _print_report(exc.extra.get("report"))
