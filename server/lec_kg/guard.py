@@ -1,7 +1,12 @@
 """Safety checks on SPARQL text before any engine sees it: size, nesting, outbound access.
 
 Nothing here parses SPARQL fully (the engine does that, in a worker process): a lexer that never
-recurses reads the text once, so a hostile query can neither crash nor stall this process. It finds
+recurses reads the text once, in time linear in its length, so a hostile query can neither crash
+nor stall this process. The lexer follows the terminals of the SPARQL 1.1 grammar (IRIs and the
+four kinds of string with their escapes, prefixed names with `%XX` and `\\` escapes, blank nodes,
+variables, comments, whitespace being space, tab, CR and LF only) and refuses, with line and
+column, any text it cannot read (a long string that does not close included): it never guesses.
+It finds
 
 - the query form (SELECT, ASK, CONSTRUCT, DESCRIBE) after the prologue;
 - what this service never does on a request's behalf: SERVICE, LOAD, and FROM / FROM NAMED /
@@ -10,13 +15,27 @@ recurses reads the text once, so a hostile query can neither crash nor stall thi
   depth cap, or a group with more patterns and operators than the engine's recursion survives
   (measured with pyoxigraph 0.5: 5,000 nested groups, 10,000 chained `||` or triple patterns, or
   5,000 BINDs overflow its stack).
+
+The text is read the way pyoxigraph 0.5 reads it (measured, and pinned by tests/test_guard_grammar
+against its parser): `\\uXXXX` escapes count inside IRIs and strings only, and its parser, having
+no separate lexer, reads keywords without word boundaries (`SERVICE<x>`, `trueSERVICE <x> {}`,
+`LOADex:doc`) and a `<` after an operand inside brackets as less-than. So a bare word must be a
+SPARQL keyword, a prefixed name must use a declared prefix and must not start with a keyword that
+would make the engine read it differently, and an IRI holding `#` or `'` where the engine could
+take its `<` for less-than is refused as ambiguous. SPARQL 1.1 §19.2 says codepoint escapes are
+decoded everywhere before parsing (spargebra does so only with a build option pyoxigraph leaves
+off); a text holding any is therefore also read once decoded, and must pass there too, so an
+engine that follows §19.2 to the letter is guarded as well. Only SERVICE and LOAD reach out: FROM,
+USING, WITH and GRAPH name graphs of the store, which pyoxigraph never fetches.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import urljoin
 
 from .engine_api import QueryForm
@@ -27,7 +46,7 @@ from .errors import ForbiddenOperation, QuerySyntaxError, QueryTooComplex
 # stays bounded whatever clients send.
 REMEMBER_TEXT_CHARS = 8192
 
-MAX_DEPTH = 64  # brackets ({ ( [) open at once; real queries stay under 20
+MAX_DEPTH = 64  # brackets ({ ( [ << <<( {|) open at once; real queries stay under 20
 MAX_GROUP_ITEMS = 1000  # patterns and operators in one group; the engine crashes near 5,000
 QUERY_FORMS: dict[str, QueryForm] = {
     "SELECT": "select",
@@ -35,33 +54,69 @@ QUERY_FORMS: dict[str, QueryForm] = {
     "CONSTRUCT": "construct",
     "DESCRIBE": "describe",
 }
-CLOSERS = {"}": "{", ")": "(", "]": "["}
+CLOSERS = {"}": "{", ")": "(", "]": "[", ")>>": "<<(", ">>": "<<", "|}": "{|"}
 CHAIN_PUNCT = frozenset(
     [".", ";", "||", "&&", "+", "-", "*", "/", "|", "=", "!=", "<", ">", "<=", ">="]
 )
 CHAIN_WORDS = frozenset({"UNION", "FILTER", "BIND", "OPTIONAL", "MINUS"})
-
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<comment>\#[^\r\n]*)
-  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
-  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-               |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
-  | (?P<open_string>'''|\"\"\"|'|")
-  | (?P<var>[?$][\w\u00B7]+)
-  | (?P<bnode>_:[^\s{}()\[\],;"'<>\#=!|&^/*+?]+)
-  | (?P<pname>(?:[^\W\d_][\w.\-\u00B7]*)?:[^\s{}()\[\],;"'<>\#=!|&^/*+?]*)
-  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<punct>\^\^|&&|\|\||!=|<=|>=|.)
-    """,
-    re.VERBOSE | re.DOTALL,
+FORBIDDEN = ("SERVICE", "LOAD")
+# Every bare word of SPARQL 1.1 and 1.2 and of pyoxigraph's extensions (case-insensitive).
+KEYWORDS = frozenset(
+    """BASE PREFIX VERSION SELECT DISTINCT REDUCED AS CONSTRUCT WHERE DESCRIBE ASK FROM NAMED
+    GROUP BY HAVING ORDER ASC DESC LIMIT OFFSET VALUES LOAD SILENT INTO CLEAR DROP CREATE ADD TO
+    MOVE COPY INSERT DATA DELETE WITH USING DEFAULT GRAPH ALL OPTIONAL SERVICE BIND UNDEF MINUS
+    UNION FILTER LATERAL IN NOT EXISTS SEPARATOR A TRUE FALSE STR LANG LANGMATCHES LANGDIR
+    DATATYPE BOUND IRI URI BNODE RAND ABS CEIL FLOOR ROUND CONCAT STRLEN UCASE LCASE
+    ENCODE_FOR_URI CONTAINS STRSTARTS STRENDS STRBEFORE STRAFTER YEAR MONTH DAY HOURS MINUTES
+    SECONDS TIMEZONE TZ NOW UUID STRUUID MD5 SHA1 SHA256 SHA384 SHA512 COALESCE IF STRLANG
+    STRLANGDIR STRDT SAMETERM ISIRI ISURI ISBLANK ISLITERAL ISNUMERIC ISTRIPLE HASLANG HASLANGDIR
+    TRIPLE SUBJECT PREDICATE OBJECT ADJUST REGEX SUBSTR REPLACE COUNT SUM MIN MAX AVG SAMPLE
+    GROUP_CONCAT""".split()  # noqa: SIM905
 )
+# Words after which the engine reads an IRI or a prefixed name that names a graph, a prefix or
+# an endpoint: a prefixed name glued to one of them (`GRAPHex:g`) is refused as ambiguous.
+GLUE_WORDS = frozenset(
+    """SERVICE LOAD SILENT FROM NAMED USING WITH GRAPH INTO TO DEFAULT ADD MOVE COPY CREATE DROP
+    CLEAR PREFIX DESCRIBE""".split()  # noqa: SIM905
+)
+OPERAND_ENDS = frozenset({"var", "string", "langtag", "number", "iri", "pname", "bnode"})
+
+_BASE = (
+    "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c-\u200d"
+    "\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd\U00010000-\U000effff"
+)
+_PN = _BASE + "_\\-0-9\u00b7\u0300-\u036f\u203f-\u2040"  # PN_CHARS
+_UCHAR = r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}"
+_ECHAR = r"""\\[tbnrf\\"']"""
+_PLX = r"%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?\#@%]"
+_TOKEN_PATTERN = rf"""
+    (?>(?:[ \t\r\n]+|\#[^\r\n]*)*)  # whitespace and comments before it, never given back
+    (?:(?P<end>\Z)
+  | (?P<iri><(?:[^<>"{{}}|^`\\\x00-\x20]|{_UCHAR})*>)
+  | (?P<string>'''(?:(?:''|')?(?:[^'\\]|{_ECHAR}|{_UCHAR}))*'''
+              |\"\"\"(?:(?:\"\"|\")?(?:[^"\\]|{_ECHAR}|{_UCHAR}))*\"\"\")
+  | (?P<unclosed>'''|\"\"\")
+  | (?P<short>'(?:[^'\\\n\r]|{_ECHAR}|{_UCHAR})*'|"(?:[^"\\\n\r]|{_ECHAR}|{_UCHAR})*")
+  | (?P<var>[?$][{_BASE}_0-9][{_BASE}_0-9\u00b7\u0300-\u036f\u203f-\u2040]*)
+  | (?P<bnode>_:[{_BASE}_0-9](?:[{_PN}.]*[{_PN}])?)
+  | PNAME
+  | (?P<langtag>@[a-zA-Z]+(?:-[a-zA-Z0-9]+)*(?:--[a-zA-Z]+)?)
+  | (?P<number>[0-9]+\.[0-9]*[eE][+-]?[0-9]+|\.?[0-9]+[eE][+-]?[0-9]+|[0-9]*\.[0-9]+|[0-9]+)
+  | (?P<word>[A-Za-z][A-Za-z0-9_]*)
+  | (?P<punct><<\(|\)>>|<<|>>|\{{\||\|\}}|\|\||&&|\^\^|<=|>=|!=|[{{}}()\[\];,.+\-*/<>=!^|~?]))
+    """
+_PNAME = rf"""(?P<pname>(?:[{_BASE}](?:[{_PN}.]*[{_PN}])?)?:
+               (?:(?:[{_BASE}_:0-9]|{_PLX})(?:(?:[{_PN}.:]|{_PLX})*(?:[{_PN}:]|{_PLX}))?)?)"""
+_TOKEN = re.compile(_TOKEN_PATTERN.replace("PNAME", _PNAME), re.VERBOSE)
+# Where no prefixed name can start (inside a run of name characters that no `:` ends).
+_TOKEN_NO_PNAME = re.compile(_TOKEN_PATTERN.replace("PNAME", "(?!)"), re.VERBOSE)
+_NAME_RUN = re.compile(f"[{_PN}.]*")
+_SKIP = re.compile(r"(?:[ \t\r\n]+|\#[^\r\n]*)*")
+_CODEPOINT = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+_PN_ESCAPE = re.compile(r"\\(.)")
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """One lexical token: its kind, its text and where it starts (offset into the text)."""
 
     kind: str
@@ -85,114 +140,377 @@ class Inspection:
     form: QueryForm | None  # None for an update
     default_graphs: tuple[str, ...]  # FROM (or USING) IRIs, resolved
     named_graphs: tuple[str, ...]  # FROM NAMED (or USING NAMED) IRIs, resolved
-    iris: frozenset[str]  # every IRI the text names (prefixed names expanded)
+    iris: frozenset[str]  # every IRI the text names (escapes decoded, prefixed names expanded)
 
 
 def tokens(text: str) -> Iterator[Token]:
-    """The tokens of `text`, whitespace and comments left out; an open string is an error."""
+    """The tokens of `text`, whitespace and comments left out; what is not a token is an error.
+
+    Every character is looked at a bounded number of times whatever the text: a long string
+    that does not close is an error (no second reading), and once a run of name characters is
+    known to end without a `:`, no prefixed name is tried again inside it."""
     pos, end = 0, len(text)
-    while pos < end:
-        m = _TOKEN.match(text, pos)
-        assert m is not None  # the last alternative matches any character
-        kind = m.lastgroup or "punct"
-        value = m.group()
-        if kind == "open_string":
-            raise syntax_error_at(text, pos, "a string is not closed")
-        if kind in ("pname", "bnode") and value.endswith("."):  # `ex:a.` ends a triple
-            value = value.rstrip(".")
-        pos = m.start() + len(value)
-        if kind not in ("ws", "comment"):
-            yield Token(kind, value, m.start())
+    no_pname_before = 0
+    with_pname, without_pname = _TOKEN.match, _TOKEN_NO_PNAME.match
+    while True:
+        m = (without_pname if pos < no_pname_before else with_pname)(text, pos)
+        if m is None:
+            raise _Unreadable(text, _SKIP.match(text, pos).end())  # type: ignore[union-attr]
+        kind = m.lastgroup or "end"
+        if kind == "end":
+            return
+        start, pos = m.span(kind)
+        value = m.group(kind)
+        if kind == "unclosed":
+            raise _Unreadable(text, start)
+        if kind == "short":
+            kind = "string"
+        elif kind == "word" and start >= no_pname_before and pos < end and text[pos] not in " ({":
+            no_pname_before = _NAME_RUN.match(text, start).end()  # type: ignore[union-attr]
+        if kind in ("iri", "string") and "\\" in value:
+            _check_codepoints(text, value, start)
+        yield Token(kind, value, start)
+
+
+class _Unreadable(QuerySyntaxError):
+    """What the lexer cannot read, with its offset."""
+
+    def __init__(self, text: str, offset: int, why: str | None = None) -> None:
+        error = syntax_error_at(text, offset, why or _unreadable(text, offset))
+        super().__init__(error.detail, error.line, error.column)
+        self.offset = offset
+        self.why = why or _unreadable(text, offset)
 
 
 def inspect(text: str, limits: Limits, *, update: bool = False) -> Inspection:
-    """Lex `text` once and check it against the limits and the refusals (see the module doc)."""
+    """Read `text` once and check it against the limits and the refusals (see the module doc)."""
     if not update and len(text) > limits.max_chars:
         raise QueryTooComplex(
             f"the query is {len(text):,} characters long; the limit is {limits.max_chars:,}"
         )
+    if "\\u" not in text and "\\U" not in text:
+        return _inspect(text, limits, update, text, None)
+    decoded, origin = _decode_codepoints(text)  # SPARQL 1.1 §19.2: decoded before parsing
+    try:
+        found = _inspect(text, limits, update, text, None)
+    except QuerySyntaxError:
+        if decoded != text:  # a refusal of what the decoded text asks for says more
+            _inspect(decoded, limits, update, text, origin)
+        raise
+    if decoded != text:
+        _inspect(decoded, limits, update, text, origin)
+    return found
+
+
+def _inspect(
+    text: str, limits: Limits, update: bool, shown: str, origin: list[int] | None
+) -> Inspection:
+    """The checks on one reading of the request; positions are reported in `shown`."""
+
+    def where(offset: int) -> int:
+        return offset if origin is None else origin[min(offset, len(origin) - 1)]
+
+    def refuse(offset: int, why: str) -> QuerySyntaxError:
+        if origin is not None:
+            why += " (once its \\u escapes are decoded, as SPARQL 1.1 §19.2 reads it)"
+        return syntax_error_at(shown, where(offset), why)
+
+    def line(offset: int) -> str:
+        decoded = "" if origin is None else ", once its \\u escapes are decoded"
+        return f"line {_line_col(shown, where(offset))[0]}{decoded}"
+
+    try:
+        toks = list(tokens(text))
+    except _Unreadable as exc:
+        if origin is None:
+            raise
+        raise refuse(exc.offset, exc.why) from None
+    declared_anywhere = {
+        toks[i + 1].text[:-1]
+        for i in range(len(toks) - 1)
+        if toks[i].kind == "word" and toks[i].text.upper() == "PREFIX"
+    }
     prefixes: dict[str, str] = {}
     base = ""
     form: QueryForm | None = None
     default: list[str] = []
     named: list[str] = []
     iris: set[str] = set()
-    stack: list[tuple[str, int, bool, int]] = []  # (opener, outer items, DATA block, offset)
-    items = 0  # items of the top level
+    stack: list[tuple[str, int, bool, int]] = []  # (opener, outer items, data, offset)
+    items = 0  # items of the current group
+    values_at = -1  # depth at which a VALUES clause waits for its `{`
     body_at = -1  # offset of the first token after the prologue
-    toks = list(tokens(text))
+    skip = 0  # tokens of a prologue declaration still to pass over
+    prev: Token | None = None
     for i, tok in enumerate(toks):
-        upper = tok.text.upper() if tok.kind == "word" else ""
-        if tok.kind == "punct" and tok.text in "{([":
+        kind, value = tok.kind, tok.text
+        upper = value.upper() if kind == "word" else ""
+        # Inside brackets, after an operand, the engine reads `<` as less than: an IRI there
+        # that holds `#` or `'`, or a `<<`, would be read differently by the two.
+        after_operand = (
+            value[0] == "<"
+            and bool(stack)
+            and stack[-1][0] == "("
+            and not stack[-1][2]
+            and _ends_operand(prev)
+        )
+        if after_operand and value in ("<<", "<<("):
+            raise refuse(tok.start, f"'{value}' after an operand: write '< <' for less than")
+        if kind == "punct" and value in ("{", "(", "[", "<<(", "<<", "{|"):
             data = bool(stack and stack[-1][2]) or (
-                tok.text == "{" and i > 0 and toks[i - 1].text.upper() == "DATA"
+                value == "{" and (prev is not None and prev.text.upper() == "DATA")
             )
-            stack.append((tok.text, items, data, tok.start))
+            if value == "{" and values_at == len(stack):
+                data, values_at = True, -1
+            stack.append((value, items, data, tok.start))
             items = 0
             if len(stack) > limits.max_depth:
                 raise QueryTooComplex(
                     f"brackets are nested more than {limits.max_depth} deep "
-                    f"(line {_line_col(text, tok.start)[0]}); flatten the query"
+                    f"({line(tok.start)}); flatten the query"
                 )
+            prev = tok
             continue
-        if tok.kind == "punct" and tok.text in CLOSERS:
-            if not stack or stack[-1][0] != CLOSERS[tok.text]:
-                raise syntax_error_at(text, tok.start, f"unexpected '{tok.text}'")
+        if kind == "punct" and value in CLOSERS:
+            if not stack or stack[-1][0] != CLOSERS[value]:
+                raise refuse(tok.start, f"unexpected '{value}'")
             items = stack.pop()[1]
+            prev = tok
             continue
         in_data = bool(stack and stack[-1][2])
-        if not in_data and (
-            (tok.kind == "punct" and tok.text in CHAIN_PUNCT) or upper in CHAIN_WORDS
-        ):
+        if not in_data and ((kind == "punct" and value in CHAIN_PUNCT) or upper in CHAIN_WORDS):
             items += 1
             if items > limits.max_group_items:
                 raise QueryTooComplex(
                     f"a group holds more than {limits.max_group_items} patterns and operators "
-                    f"(line {_line_col(text, tok.start)[0]}); split the query"
+                    f"({line(tok.start)}); split the query"
                 )
-        if upper == "SERVICE":
-            raise ForbiddenOperation(
-                "SERVICE is not allowed: this service never sends requests to other endpoints "
-                f"(line {_line_col(text, tok.start)[0]})"
-            )
-        if upper == "LOAD":
-            raise ForbiddenOperation(
-                "LOAD is not allowed: this service never fetches or reads documents on a "
-                "request's behalf; send the data in INSERT DATA instead"
-            )
-        if tok.kind == "iri":
-            iris.add(urljoin(base, tok.text[1:-1]) if base else tok.text[1:-1])
-        elif tok.kind == "pname" and not _declaring(toks, i):
-            expanded = _expand(tok.text, prefixes)
-            if expanded is not None:
-                iris.add(expanded)
+        if kind == "word":
+            _check_word(value, upper, tok.start, refuse, line)
+            if upper == "VALUES":
+                values_at = len(stack)
+        elif kind == "iri":
+            if after_operand and ("#" in value or "'" in value):
+                raise refuse(
+                    tok.start,
+                    f"'{value}' may be read as an IRI or as '<' (less than) followed by code; "
+                    "write a space after '<' when it means less than",
+                )
+            iris.add(_resolve(_decode_iri(value), base))
+        elif kind == "pname":
+            prefix = value[: value.index(":")]
+            if not (prev is not None and prev.text.upper() == "PREFIX"):  # a use, not a declaration
+                _check_glued(prefix, declared_anywhere, tok.start, refuse, line)
+                if prefix not in prefixes:
+                    raise refuse(tok.start, f"the prefix '{prefix}:' is not declared")
+                iris.add(_expand(value, prefixes))
+        prev = tok
         if stack:
             continue
-        if body_at < 0 and upper not in ("PREFIX", "BASE") and not _in_prologue(toks, i):
-            body_at = tok.start
         # The prologue and the dataset clauses live at the top level only.
-        if upper == "PREFIX" and i + 2 < len(toks) and toks[i + 2].kind == "iri":
-            prefixes[toks[i + 1].text[:-1]] = _resolve(toks[i + 2].text[1:-1], base)
-        elif upper == "BASE" and i + 1 < len(toks) and toks[i + 1].kind == "iri":
-            base = _resolve(toks[i + 1].text[1:-1], base)
-        elif upper in QUERY_FORMS and form is None and not update:
+        if skip:
+            skip -= 1
+            continue
+        if upper == "PREFIX":
+            name = toks[i + 1] if i + 1 < len(toks) else None
+            iri = toks[i + 2] if i + 2 < len(toks) else None
+            if name is None or name.kind != "pname" or not name.text.endswith(":"):
+                raise refuse(tok.start, "PREFIX must be followed by a name like 'ex:'")
+            if iri is None or iri.kind != "iri":
+                raise refuse(tok.start, "PREFIX must be followed by a name and an IRI")
+            prefixes[name.text[:-1]] = _resolve(_decode_iri(iri.text), base)
+            skip = 2
+        elif upper == "BASE":
+            if i + 1 >= len(toks) or toks[i + 1].kind != "iri":
+                raise refuse(tok.start, "BASE must be followed by an IRI")
+            base = _resolve(_decode_iri(toks[i + 1].text), base)
+            skip = 1
+        elif upper == "VERSION":
+            skip = 1
+        elif body_at < 0:
+            body_at = tok.start
+        if upper in QUERY_FORMS and form is None and not update:
             form = QUERY_FORMS[upper]
         elif upper in ("FROM", "USING"):
             is_named = i + 1 < len(toks) and toks[i + 1].text.upper() == "NAMED"
             at = i + 2 if is_named else i + 1
-            iri = _term_iri(toks[at], prefixes, base) if at < len(toks) else None
-            if iri is None:
-                raise syntax_error_at(text, tok.start, f"{upper} must be followed by an IRI")
-            (named if is_named else default).append(iri)
+            graph = _term_iri(toks[at], prefixes, base) if at < len(toks) else None
+            if graph is None:
+                raise refuse(tok.start, f"{upper} must be followed by an IRI")
+            (named if is_named else default).append(graph)
     if stack:
-        raise syntax_error_at(text, stack[-1][3], f"'{stack[-1][0]}' is not closed")
+        raise refuse(stack[-1][3], f"'{stack[-1][0]}' is not closed")
     if not update and form is None:
-        raise syntax_error_at(
-            text,
+        raise refuse(
             max(body_at, 0),
             "not a query: expected SELECT, ASK, CONSTRUCT or DESCRIBE after the prologue",
         )
     return Inspection(form, tuple(default), tuple(named), frozenset(iris))
+
+
+def _forbidden(word: str, where: str) -> ForbiddenOperation:
+    if word == "SERVICE":
+        return ForbiddenOperation(
+            "SERVICE is not allowed: this service never sends requests to other endpoints "
+            f"({where})"
+        )
+    return ForbiddenOperation(
+        "LOAD is not allowed: this service never fetches or reads documents on a "
+        f"request's behalf; send the data in INSERT DATA instead ({where})"
+    )
+
+
+def _check_word(
+    value: str,
+    upper: str,
+    start: int,
+    refuse: Callable[[int, str], QuerySyntaxError],
+    line: Callable[[int], str],
+) -> None:
+    """A bare word is a keyword; SERVICE and LOAD, even glued to others, are refused."""
+    if upper in KEYWORDS:
+        if upper in FORBIDDEN:
+            raise _forbidden(upper, line(start))
+        return
+    for word in FORBIDDEN:
+        if word in upper:
+            raise _forbidden(word, line(start))
+    parts = _split(upper, KEYWORDS)
+    if parts:
+        raise refuse(start, f"'{value}' reads as {' '.join(parts)}: put spaces between keywords")
+    raise refuse(start, f"'{value}' is not a SPARQL keyword")
+
+
+def _check_glued(
+    prefix: str,
+    declared: Collection[str],
+    start: int,
+    refuse: Callable[[int, str], QuerySyntaxError],
+    line: Callable[[int], str],
+) -> None:
+    """Refuse a prefix the engine could read as keywords and another prefix (`GRAPHex:`)."""
+    forbidden, cuts = _glue(prefix.upper())
+    if forbidden:
+        raise ForbiddenOperation(
+            f"{forbidden} is not allowed, and the engine may read the prefix '{prefix}:' as "
+            f"{forbidden} ({line(start)}): rename the prefix"
+        )
+    for cut in cuts:
+        if prefix[cut:] in declared:
+            raise refuse(
+                start,
+                f"'{prefix}:' may be read as {prefix[:cut]} {prefix[cut:]}:; "
+                "rename the prefix or put a space after the keyword",
+            )
+
+
+def _glue(upper: str) -> tuple[str | None, tuple[int, ...]]:
+    """How a prefix name may come apart: a forbidden keyword in it after other keywords (or at
+    its start), and the lengths of its beginnings made of keywords that precede a name."""
+    return _glue_short(upper) if len(upper) <= 64 else _glue_now(upper)
+
+
+def _glue_now(upper: str) -> tuple[str | None, tuple[int, ...]]:
+    keywords = _reach(upper, KEYWORDS)
+    for word in FORBIDDEN:
+        at = upper.find(word)
+        while at >= 0:
+            if keywords[at] >= 0:
+                return word, ()
+            at = upper.find(word, at + 1)
+    glue = _reach(upper, GLUE_WORDS)
+    return None, tuple(cut for cut in range(1, len(upper) + 1) if glue[cut] >= 0)
+
+
+_glue_short = lru_cache(maxsize=4096)(_glue_now)
+
+
+def _split(word: str, vocabulary: frozenset[str]) -> tuple[str, ...] | None:
+    """`word` (upper case) cut into two or more keywords of `vocabulary`, if it can be."""
+    back = _reach(word, vocabulary)
+    if back[len(word)] < 0:
+        return None
+    parts: list[str] = []
+    end = len(word)
+    while end > 0:
+        parts.append(word[back[end] : end])
+        end = back[end]
+    return tuple(reversed(parts)) if len(parts) > 1 else None
+
+
+def _reach(word: str, vocabulary: frozenset[str]) -> list[int]:
+    """For each length n, where the last keyword of a cut of `word[:n]` into keywords of
+    `vocabulary` begins (-1: no cut; 0 for n = 0); keywords are at most 14 letters."""
+    back = [0] + [-1] * len(word)
+    for end in range(1, len(word) + 1):
+        for begin in range(max(0, end - 14), end):
+            if back[begin] >= 0 and word[begin:end] in vocabulary:
+                back[end] = begin
+                break
+    return back
+
+
+def _ends_operand(tok: Token | None) -> bool:
+    """True for a token after which a `<` may be the less-than operator."""
+    if tok is None:
+        return False
+    if tok.kind in OPERAND_ENDS:
+        return True
+    if tok.kind == "word":
+        return tok.text in ("true", "false")
+    return tok.kind == "punct" and tok.text in (")", "]", "}", ")>>", ">>")
+
+
+def _check_codepoints(text: str, lexeme: str, start: int) -> None:
+    """The engine refuses escapes naming a surrogate or a number past U+10FFFF."""
+    for m in _CODEPOINT.finditer(lexeme):
+        if not _codepoint_ok(int(m.group(1) or m.group(2), 16)):
+            raise _Unreadable(text, start + m.start(), f"'{m.group()}' is not a character")
+    if lexeme.startswith("<"):
+        decoded = _decode_iri(lexeme)
+        bad = re.search(r'[<>"{}|^`\\\x00-\x20]', decoded)
+        if bad is not None:
+            why = f"the IRI holds {bad.group()!r} once its escapes are decoded"
+            raise _Unreadable(text, start, why)
+
+
+def _codepoint_ok(code: int) -> bool:
+    return code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF
+
+
+def _decode_iri(iri: str) -> str:
+    inner = iri[1:-1]
+    if "\\" not in inner:
+        return inner
+    return _CODEPOINT.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), inner)
+
+
+def _decode_codepoints(text: str) -> tuple[str, list[int]]:
+    """`text` with every codepoint escape decoded, and where each character came from."""
+    out: list[str] = []
+    origin: list[int] = []
+    pos = 0
+    for m in _CODEPOINT.finditer(text):
+        code = int(m.group(1) or m.group(2), 16)
+        if not _codepoint_ok(code):
+            continue
+        out.append(text[pos : m.start()])
+        origin.extend(range(pos, m.start()))
+        out.append(chr(code))
+        origin.append(m.start())
+        pos = m.end()
+    out.append(text[pos:])
+    origin.extend(range(pos, len(text) + 1))
+    return "".join(out), origin
+
+
+def _unreadable(text: str, pos: int) -> str:
+    char = text[pos]
+    if char in "'\"":
+        return "a string is not closed or holds a bad escape"
+    if char == "<":
+        return "an IRI is not closed or holds a character IRIs cannot hold"
+    return f"unexpected character {char!r}"
 
 
 def check_dataset(graphs: Collection[str], known: Collection[str], where: str) -> None:
@@ -235,21 +553,9 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def _in_prologue(toks: list[Token], i: int) -> bool:
-    """True for the name and IRI that follow PREFIX or BASE."""
-    before = [t.text.upper() for t in toks[max(0, i - 2) : i]]
-    return "PREFIX" in before or (before[-1:] == ["BASE"])
-
-
-def _declaring(toks: list[Token], i: int) -> bool:
-    """True for the `ex:` of `PREFIX ex: <...>` (a declaration, not a use)."""
-    return i > 0 and toks[i - 1].text.upper() == "PREFIX"
-
-
-def _expand(pname: str, prefixes: dict[str, str]) -> str | None:
+def _expand(pname: str, prefixes: dict[str, str]) -> str:
     prefix, _, local = pname.partition(":")
-    ns = prefixes.get(prefix)
-    return None if ns is None else ns + re.sub(r"\\(.)", r"\1", local)
+    return prefixes[prefix] + _PN_ESCAPE.sub(r"\1", local)
 
 
 def _resolve(iri: str, base: str) -> str:
@@ -258,8 +564,8 @@ def _resolve(iri: str, base: str) -> str:
 
 def _term_iri(tok: Token, prefixes: dict[str, str], base: str) -> str | None:
     if tok.kind == "iri":
-        return _resolve(tok.text[1:-1], base)
-    if tok.kind == "pname":
+        return _resolve(_decode_iri(tok.text), base)
+    if tok.kind == "pname" and tok.text.partition(":")[0] in prefixes:
         return _expand(tok.text, prefixes)
     return None
 
@@ -270,9 +576,12 @@ def cap_rows(text: str, cap: int) -> str | None:
     depth = 0
     limit_at: Token | None = None
     values_at: Token | None = None
-    toks = list(tokens(text))
+    try:
+        toks = list(tokens(text))
+    except QuerySyntaxError:
+        return None
     for i, tok in enumerate(toks):
-        if tok.kind == "punct" and tok.text in "{([":
+        if tok.kind == "punct" and tok.text in ("{", "(", "[", "<<(", "<<", "{|"):
             depth += 1
         elif tok.kind == "punct" and tok.text in CLOSERS:
             depth -= 1
