@@ -51,7 +51,7 @@ class CannedEngine:
     def result_cache_stats(self) -> None:
         return None  # keeps no results
 
-    def query(self, request, media_type) -> QueryResult:
+    def query(self, request, media_type, client=None) -> QueryResult:
         if self.error is not None:
             raise self.error
         assert self.result is not None
@@ -85,7 +85,12 @@ def test_ready_is_200_once_the_graph_is_loaded(client, engine) -> None:
     """/ready is 200 with the number of graphs and the answering process when ready."""
     reply = client.get("/ready")
     assert reply.status_code == 200
-    assert reply.json() == {"ready": True, "graphs": len(engine.graph_names()), "pid": os.getpid()}
+    assert reply.json() == {
+        "ready": True,
+        "graphs": len(engine.graph_names()),
+        "pid": os.getpid(),
+        "isolation": engine.isolation_report(),
+    }
 
 
 def test_ready_is_503_and_queries_refused_until_the_graph_passes(settings) -> None:

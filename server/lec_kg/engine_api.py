@@ -53,8 +53,11 @@ class Engine(Protocol):
     def query_form(self, text: str) -> QueryForm:
         """Parse the query and say its form; raises QuerySyntaxError / ForbiddenOperation."""
 
-    def query(self, request: QueryRequest, media_type: str) -> QueryResult:
-        """Run a query and serialize its result; raises QueryTimeout, ForbiddenOperation, ..."""
+    def query(
+        self, request: QueryRequest, media_type: str, client: str | None = None
+    ) -> QueryResult:
+        """Run a query and serialize its result; raises QueryTimeout, ForbiddenOperation, ...
+        `client` (the peer address) is what the per-client bounds count (429 past them)."""
 
     def query_inline(self, request: QueryRequest, media_type: str) -> QueryResult | None:
         """The result at once, in the caller's thread, when the engine knows the query to be
@@ -62,6 +65,9 @@ class Engine(Protocol):
 
     def result_cache_stats(self) -> dict[str, int] | None:
         """Hits, misses, bytes and entries of the result cache; None when there is none."""
+
+    def isolation_report(self) -> dict[str, Any]:
+        """Which walls hold around the processes that evaluate queries (for /ready)."""
 
     def update(self, text: str) -> UpdateOutcome:
         """Apply a SPARQL update, validate the result, commit or roll back (ValidationFailed)."""

@@ -79,6 +79,13 @@ class NotAcceptable(LecKgError):
     title = "not acceptable"
 
 
+class NotRepresentable(NotAcceptable):
+    """The format asked for cannot carry this result (a character XML 1.0 forbids, a predicate
+    RDF/XML cannot name): 406, and `available` lists the formats that can."""
+
+    title = "not representable"
+
+
 class PayloadTooLarge(LecKgError):
     """The request body is larger than the configured limit."""
 
@@ -105,6 +112,40 @@ class QueryTimeout(LecKgError):
 
     status = 503
     title = "query timeout"
+
+
+class QueryOutOfMemory(LecKgError):
+    """The query needed more memory than one query may use; its worker was replaced.
+
+    507 Insufficient Storage (RFC 4918 11.5: the server cannot store what the request needs to
+    complete): a server-side limit, as 5xx says, but not a passing one, so not 503, which
+    clients and proxies retry; the same query will hit the same ceiling again. Not 413, which
+    is about the request's own size."""
+
+    status = 507
+    title = "query out of memory"
+
+
+class Busy(LecKgError):
+    """A bound on concurrent queries was reached; `retry_after_s` goes out as Retry-After."""
+
+    def __init__(self, detail: str, retry_after_s: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s, **extra)
+        self.retry_after_s = retry_after_s
+
+
+class TooManyQueries(Busy):
+    """This client already has as many long-running or waiting queries as one client may."""
+
+    status = 429
+    title = "too many queries"
+
+
+class Overloaded(Busy):
+    """Every slot for long-running queries, or the queue for a worker, is full."""
+
+    status = 503
+    title = "overloaded"
 
 
 class NotReady(LecKgError):

@@ -1,9 +1,10 @@
 """The query worker process: holds a copy of the data, answers one request at a time.
 
-Started by `isolation.WorkerPool` as `python -c "...worker_main()"`; it imports the standard
-library, pyoxigraph and the two light modules `isolation` (framing) and `guard` (row cap) only,
-so it starts fast. Requests come on stdin, answers go to the original stdout (see `isolation`
-for the wire format and the operations: load, apply, query, update).
+Started by `isolation.WorkerPool` as `python -c "...worker_main(memory_mb)"`; it imports the
+standard library, pyoxigraph and the light modules `isolation` (framing), `guard` (row cap),
+`wellformed` (what XML can carry) and `confine` (its walls) only, so it starts fast. It confines
+itself before it reads a request. Requests come on stdin, answers go to the original stdout
+(see `isolation` for the wire format and the operations: load, apply, query, update).
 """
 
 from __future__ import annotations
@@ -16,14 +17,21 @@ import time
 from functools import lru_cache
 from itertools import islice
 
+from .confine import confine
+from .errors import NotRepresentable
 from .guard import REMEMBER_TEXT_CHARS, cap_rows  # light: no rdflib
 from .isolation import read_frame, write_frame
+from .wellformed import rdfxml_statements, xml_document
 
 
-def worker_main() -> None:
-    """Serve requests from stdin until it closes; answers go to the original stdout."""
+def worker_main(memory_mb: int | None = None) -> None:
+    """Confine this process (`confine`: no network, at most `memory_mb` MiB of address space),
+    then serve requests from stdin until it closes; answers go to the original stdout. A
+    request that runs out of memory is answered so and the worker exits (the parent replaces
+    it: the store may be half-changed)."""
     out = os.dup(1)
     os.dup2(2, 1)  # anything printed by accident goes to stderr, never into the protocol
+    walls = confine(memory_mb)  # first: one thread, no request read yet
     _die_with_parent()
     from pyoxigraph import RdfFormat, Store, parse
 
@@ -35,24 +43,28 @@ def worker_main() -> None:
             return
         header, payload = frame
         op = header["op"]
-        if op == "load":
-            store.extend(parse(payload, format=RdfFormat.N_QUADS))
-            prefixes = header.get("prefixes") or {}
-            write_frame(out, {"ok": True}, b"")
-        elif op == "apply":
-            cut = header["removed"]
-            for q in parse(payload[:cut], format=RdfFormat.N_QUADS):
-                store.remove(q)
-            store.extend(parse(payload[cut:], format=RdfFormat.N_QUADS))
-        elif op == "query":
-            start = time.perf_counter()
-            reply, body = run_query(store, header, prefixes)
-            reply["seconds"] = time.perf_counter() - start
-            write_frame(out, reply, body)
-        elif op == "update":
-            write_frame(out, *_run_update(store, header))
-        elif op == "crash":  # for tests: a worker dying mid-request
-            os._exit(3)
+        try:
+            if op == "load":
+                store.extend(parse(payload, format=RdfFormat.N_QUADS))
+                prefixes = header.get("prefixes") or {}
+                write_frame(out, {"ok": True, "walls": walls}, b"")
+            elif op == "apply":
+                cut = header["removed"]
+                for q in parse(payload[:cut], format=RdfFormat.N_QUADS):
+                    store.remove(q)
+                store.extend(parse(payload[cut:], format=RdfFormat.N_QUADS))
+            elif op == "query":
+                start = time.perf_counter()
+                reply, body = run_query(store, header, prefixes)
+                reply["seconds"] = time.perf_counter() - start
+                write_frame(out, reply, body)
+            elif op == "update":
+                write_frame(out, *_run_update(store, header))
+            elif op == "crash":  # for tests: a worker dying mid-request
+                os._exit(3)
+        except MemoryError:
+            write_frame(out, {"ok": False, "kind": "memory", "message": "out of memory"}, b"")
+            os._exit(4)
 
 
 @lru_cache(maxsize=1024)
@@ -96,6 +108,8 @@ def run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
             body = _solutions(variables, items, h["format"])
         else:
             body = _triples(items, h["format"], prefixes)
+    except NotRepresentable as exc:  # the format asked for cannot carry this result
+        return {"ok": False, "kind": "unrepresentable", "message": exc.detail, **exc.extra}, b""
     except SyntaxError as exc:
         return {"ok": False, "kind": "syntax", "message": str(exc)}, b""
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
@@ -105,14 +119,18 @@ def run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
 
 def run_select_direct(store, h: dict) -> bytes | None:
     """A SELECT known to fit under the row cap, serialized by pyoxigraph straight from its capped
-    text (no row counting); None when it cannot be capped."""
+    text (no row counting); None when it cannot be capped, or its format cannot carry it."""
     from pyoxigraph import QueryResultsFormat
 
     capped = _cap_rows(h["text"], h["max_rows"] + 1)
     if capped is None:
         return None
     result = store.query(capped, **_dataset(h))
-    return result.serialize(format=getattr(QueryResultsFormat, h["format"].upper()))
+    body = result.serialize(format=getattr(QueryResultsFormat, h["format"].upper()))
+    try:
+        return _results_checked(body, h["format"])
+    except NotRepresentable:
+        return None  # the worker path runs it again and says why
 
 
 def _dataset(h: dict) -> dict:
@@ -168,13 +186,18 @@ def _native_solutions(result, limit: int, fmt: str) -> tuple[dict, bytes]:
         return {"ok": True, "rows": rows, "truncated": truncated}, tsv
     parsed = parse_query_results(tsv, format=QueryResultsFormat.TSV)
     body = parsed.serialize(format=getattr(QueryResultsFormat, fmt.upper()))
-    return {"ok": True, "rows": rows, "truncated": truncated}, body
+    return {"ok": True, "rows": rows, "truncated": truncated}, _results_checked(body, fmt)
 
 
 def _boolean(result, fmt: str) -> bytes:
     from pyoxigraph import QueryResultsFormat
 
-    return result.serialize(format=getattr(QueryResultsFormat, fmt.upper()))
+    return _results_checked(result.serialize(format=getattr(QueryResultsFormat, fmt.upper())), fmt)
+
+
+def _results_checked(body: bytes, fmt: str) -> bytes:
+    """SPARQL results as serialized, XML made well-formed or refused (`wellformed`)."""
+    return xml_document(body, "SPARQL Results XML", "results") if fmt == "xml" else body
 
 
 def _solutions(variables: list[str], rows: list, fmt: str) -> bytes:
@@ -193,7 +216,7 @@ def _solutions(variables: list[str], rows: list, fmt: str) -> bytes:
     if fmt == "json":
         return body
     parsed = parse_query_results(body, format=QueryResultsFormat.JSON)
-    return parsed.serialize(format=getattr(QueryResultsFormat, fmt.upper()))
+    return _results_checked(parsed.serialize(format=getattr(QueryResultsFormat, fmt.upper())), fmt)
 
 
 def _term_json(term) -> dict:
@@ -229,10 +252,13 @@ def _triples(triples: list, fmt: str, prefixes: dict[str, str]) -> bytes:
         "jsonld": RdfFormat.JSON_LD,
         "rdfxml": RdfFormat.RDF_XML,
     }[fmt]
+    if rdf == RdfFormat.RDF_XML:
+        triples = rdfxml_statements(triples, "graph")
     with_prefixes = None
     if rdf in (RdfFormat.TURTLE, RdfFormat.RDF_XML):
         with_prefixes = used_prefixes(triples, prefixes)
-    return serialize(triples, format=rdf, prefixes=with_prefixes) or b""
+    body = serialize(triples, format=rdf, prefixes=with_prefixes) or b""
+    return xml_document(body, "RDF/XML", "graph") if rdf == RdfFormat.RDF_XML else body
 
 
 def used_prefixes(statements: list, prefixes: dict[str, str]) -> dict[str, str]:

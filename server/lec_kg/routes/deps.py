@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from ..auth import challenge
 from ..config import Settings
 from ..engine_api import Engine, QueryRequest
-from ..errors import LecKgError, NotReady, Unauthorized
+from ..errors import Busy, LecKgError, NotReady, Unauthorized
 from ..observability import Metrics, request_id_of
 
 LOG = logging.getLogger("lec_kg.app")
@@ -64,13 +64,24 @@ class JSONUTF8Response(JSONResponse):
 
 
 def endpoint_url(request: Request) -> str:
-    """The absolute URL of the endpoint the request was sent to, without its query string."""
-    return str(request.url.replace(query="", fragment=""))
+    """Where a page's links and form send queries: the configured public URL's /sparql, or
+    else `sparql`, relative to the page (which /sparql serves). Never the request's Host
+    header: a client can send any, and a page must not link where it says."""
+    public = settings_of(request).public_url
+    return f"{public.rstrip('/')}/sparql" if public else "sparql"
+
+
+def endpoint_iri(settings: Settings) -> str:
+    """The endpoint's absolute IRI, for RDF about the service: from the settings only."""
+    return f"{settings.public_base}/sparql"
 
 
 def error_response(exc: LecKgError) -> JSONResponse:
-    """A typed error: its status, its JSON body, and the auth challenge with a 401."""
+    """A typed error: its status, its JSON body, the auth challenge with a 401, and
+    Retry-After when a bound on concurrent queries was reached (429, 503)."""
     headers = challenge() if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, Busy):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONUTF8Response(exc.to_dict(), status_code=exc.status, headers=headers)
 
 

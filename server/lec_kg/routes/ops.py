@@ -26,10 +26,12 @@ def health() -> dict[str, str]:
 def ready(request: Request) -> JSONResponse:
     """Readiness: 200 once the graph is loaded and has passed the shapes, else 503 saying why.
 
-    `pid` names the server process that answered (with --workers N, each has its own copy)."""
+    `pid` names the server process that answered (with --workers N, each has its own copy);
+    `isolation` says which walls hold around the query workers (no network, memory ceiling)."""
     state = request.app.state
     if state.engine is not None and state.engine.is_ready():
         body = {"ready": True, "graphs": len(state.engine.graph_names()), "pid": os.getpid()}
+        body["isolation"] = state.engine.isolation_report()  # the query workers' walls
         return JSONResponse(body, media_type="application/json; charset=utf-8")
     if state.engine_error is not None:
         body = {"ready": False, "reason": "the graph could not be loaded", **state.engine_error}
