@@ -1,12 +1,16 @@
 """The engine behind /sparql: pyoxigraph store, inference, isolation, safety, validated writes.
 
 `build_engine(settings, validator)` loads the shipped files into named graphs, replays the
-journal, validates the asserted data (an invalid graph is never served: `is_ready()` stays False
-and `not_ready_reason` says why), materialises the entailments into `<base>graph/inferred`, and
-starts the query workers. Queries are checked by `guard`, then run in a worker with a deadline.
-Updates run one at a time: a worker applies the update to a scratch copy of the asserted data
-and returns the difference; the result is validated; only then is the change journaled (fsync),
-applied here, the inference recomputed and the workers told. A rejected update changes nothing.
+journal, checks that the ontology and shapes graphs are the shipped ones and that nothing else
+describes the ontology (`protection`), validates the rest (an invalid graph is never served:
+`is_ready()` stays False and `not_ready_reason` says why), materialises the entailments into
+`<base>graph/inferred`, and starts the query workers. Queries are checked by `guard`, then run
+in a worker with a deadline. Updates run one at a time: a worker applies the update to a
+scratch copy of the asserted data and returns the difference; the difference must keep the
+protection, its inference is computed incrementally within a budget (`inference`), and the
+result is validated, all while reads go on; only then, briefly under the state lock, is the
+change journaled (fsync), applied here with its inference and the workers told. A rejected
+update changes nothing.
 
 Every accepted change gives the data a new version. Two things hold for one version only: a
 result kept by `result_cache`, and the knowledge that a query ran in a worker in under
@@ -27,11 +31,12 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from pyoxigraph import DefaultGraph, Quad, RdfFormat, parse
+from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 from rdflib import Graph
 from rdflib.term import Node
 
 from . import guard
+from .admission import Bounds, Refused
 from .config import Settings
 from .engine_api import QueryForm, QueryRequest, QueryResult, UpdateOutcome
 from .errors import (
@@ -40,8 +45,12 @@ from .errors import (
     NotAcceptable,
     NotFound,
     NotReady,
+    NotRepresentable,
+    Overloaded,
+    QueryOutOfMemory,
     QueryTimeout,
     QueryTooComplex,
+    TooManyQueries,
     ValidationFailed,
 )
 from .gate import (
@@ -53,9 +62,10 @@ from .gate import (
     warnings_on,
 )
 from .guard import REMEMBER_TEXT_CHARS
-from .inference import entailments
-from .isolation import NoWorker, WorkerDied, WorkerPool, WorkerTimeout
+from .inference import InferenceBudgetExceeded, Materializer, Schema
+from .isolation import NoWorker, WorkerDied, WorkerOutOfMemory, WorkerPool, WorkerTimeout
 from .namespaces import CANONICAL_BASE
+from .protection import Protection
 from .result_cache import ResultCache, cacheable
 from .sources import discover
 from .store import Journal, JournalError, MemoryStore, QuadStore, prefixes_of
@@ -136,12 +146,24 @@ class OxigraphEngine:
         self._prefixes = dict(prefixes or {})
         self._limits = guard.Limits(max_chars=settings.max_query_chars)
         self._write_lock = threading.Lock()  # one writer at a time
-        self._state_lock = threading.Lock()  # store changes, version, snapshots
+        # Held while the asserted data and the inference are being changed (a write, or applying
+        # other processes' changes); reads never wait for it. Order: write, change, state.
+        self._change_lock = threading.Lock()
+        self._state_lock = threading.Lock()  # store changes, version, snapshots: held briefly
         self._version = 0
-        self._pool = WorkerPool(query_workers, self._snapshot, self._state_lock, self._prefixes)
+        self._pool = WorkerPool(
+            query_workers,
+            self._snapshot,
+            self._state_lock,
+            self._prefixes,
+            memory_mb=settings.worker_memory_mb or None,  # 0: no ceiling
+            bounds=_bounds(settings, query_workers),
+        )
         self._ready = False
-        self.not_ready_reason: str | None = "not started"
-        self._read_only: set[str] = set()  # the shipped ontology and shapes graphs
+        self._reason: str | None = "not started"
+        self._protection = Protection(base)  # the ontology's terms are added by `start`
+        self._materializer: Materializer | None = None  # the inference, built by `start`
+        self._kinds: dict[str | None, str] = {}  # graph name -> `_kind`
         self.startup_report: Any = None
         self._inspect_cached = lru_cache(maxsize=512)(self._inspect_query)
         self._cheap: dict[tuple, _Measured] = {}  # queries that ran fast, and on what
@@ -152,20 +174,68 @@ class OxigraphEngine:
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> None:
-        """Validate the asserted data, infer, start the workers; stay not ready on failure."""
-        shipped = (self._ontology_prefix, self._shapes_prefix)
-        self._read_only = {g for g in self._store.graph_names() if g.startswith(shipped)}
+        """Check that the protected graphs are the release's and that nothing else describes
+        the ontology (`protection`), validate the rest, infer, start the workers; stay not ready
+        on failure, saying why."""
+        self._reason = "checking the protected graphs"
+        problem = self._protected_store_problem()
+        if problem is not None:
+            self._refuse_to_serve(problem)
+            return
+        self._reason = "validating the graph against the shapes"
         report = self._validate(*self._validation_data(self._store.quads()))
         self.startup_report = report
         if not report.conforms:
-            self.not_ready_reason = report_summary(report, "the shipped graph")
-            LOG.error("not serving: %s", self.not_ready_reason)
+            self._refuse_to_serve(report_summary(report, "the shipped graph"))
             return
-        with self._state_lock:
-            self._recompute_inference()
+        self._reason = "computing the inferred graph"
+        self._recompute_inference()
+        self._reason = "starting the query workers"
         self._pool.start()
         self._ready = True
-        self.not_ready_reason = None
+        self._reason = None
+
+    @property
+    def not_ready_reason(self) -> str | None:
+        """Why `is_ready()` is False (None when it is True)."""
+        if self._ready:
+            alive = self._pool.alive
+            if alive > 0:
+                return None
+            return (
+                f"no query worker is running (0 of {self._pool.size}); they are being "
+                "restarted from a snapshot of the data"
+            )
+        return self._reason or "not started"
+
+    @not_ready_reason.setter
+    def not_ready_reason(self, reason: str | None) -> None:
+        self._reason = reason
+
+    def _refuse_to_serve(self, reason: str) -> None:
+        self._ready = False
+        self._reason = reason
+        LOG.error("not serving: %s", reason)
+
+    def _protected_store_problem(self) -> str | None:
+        """Why the loaded store (shipped files plus journal) may not be served, or None."""
+        shipped = self._store.shipped
+        for graph, digest in shipped.items():
+            if self._protection.closed_graph(graph) and self._store.digest(graph) != digest:
+                return (
+                    f"<{graph}> differs from its shipped file (a journaled change?); the "
+                    "ontology and the shapes change in their files only; it is not served"
+                )
+        ontology = {
+            q.subject.value
+            for q in self._store.quads()
+            if self._kind(g := _graph(q)) == "ontology"
+            and g in shipped
+            and isinstance(q.subject, NamedNode)
+        }
+        self._protection = Protection(self.settings.base_iri, ontology)
+        problem = self._protection.store_problem(self._store.quads(), shipped)
+        return None if problem is None else f"{problem}; it is not served"
 
     def close(self) -> None:
         """Stop the workers and release the journal."""
@@ -177,6 +247,18 @@ class OxigraphEngine:
     def is_ready(self) -> bool:
         return self._ready and self._pool.alive > 0
 
+    def isolation_report(self) -> dict[str, Any]:
+        """Which walls hold around the query workers (`confine`), and admission's numbers."""
+        pool = self._pool
+        bounds = pool.admission.bounds
+        return {
+            **pool.walls,
+            "workers": pool.size,
+            "memory_mb": pool.memory_mb,
+            "long_query_slots": bounds.long_slots,
+            "long_queries_per_client": bounds.long_per_client,
+        }
+
     # ------------------------------------------------------------ queries
 
     def query_form(self, text: str) -> QueryForm:
@@ -184,25 +266,28 @@ class OxigraphEngine:
         assert form is not None
         return form
 
-    def query(self, request: QueryRequest, media_type: str) -> QueryResult:
+    def query(
+        self, request: QueryRequest, media_type: str, client: str | None = None
+    ) -> QueryResult:
+        """Run in a worker (`client`, the peer address, for admission's per-client bounds)."""
         self._require_ready()
         self._sync()
         prepared = self._prepared(request, media_type)
         version = self._version
         if prepared.cacheable and (kept := self._results.get(prepared.key, version)):
             return kept
-        reply, body = self._run(prepared.header)
+        reply, body = self._run(prepared.header, client)
         result = self._kept(prepared, version, reply, body, media_type)
-        if prepared.short and reply.get("seconds", INLINE_MAX_S) < INLINE_MAX_S:
+        fast = reply.get("seconds", INLINE_MAX_S) < INLINE_MAX_S
+        # Only a query without RAND, NOW, UUID, STRUUID or BNODE does the same work next time:
+        # the cost of one with RAND() may be a lookup once and a huge join the next.
+        if prepared.short and prepared.deterministic and fast:
             if len(self._cheap) >= INLINE_MEMORY:
                 self._cheap.clear()
-            # A complete SELECT without random or clock functions gives the same rows again:
-            # next time it can be serialized straight from the capped query, rows known.
+            # A complete SELECT gives the same rows again: next time it can be serialized
+            # straight from the capped query, rows known.
             direct = (
-                prepared.form == "select"
-                and not reply["truncated"]
-                and reply.get("capped", False)
-                and prepared.deterministic
+                prepared.form == "select" and not reply["truncated"] and reply.get("capped", False)
             )
             self._cheap[prepared.key] = _Measured(version, reply["rows"], direct)
         return result
@@ -215,7 +300,9 @@ class OxigraphEngine:
 
         Same text, same dataset, same data version: same work, so such a query cannot run
         away, and it skips the pipe to a worker and the thread hop (the event loop may call
-        this). New queries, slow ones, and every query after a change go to a worker.
+        this). New queries, slow ones, every query after a change, and every query calling a
+        volatile function (RAND, NOW, UUID, STRUUID, BNODE: not the same work each time) go
+        to a worker.
         """
         if not self._ready or self._store.behind():
             return None
@@ -225,6 +312,8 @@ class OxigraphEngine:
             kept := self._results.get(prepared.key, version, count_miss=False)
         ):
             return kept
+        if not prepared.deterministic:  # never remembered as cheap; checked here all the same
+            return None
         known = self._cheap.get(prepared.key)
         if known is None or known.version != version:
             return None
@@ -324,17 +413,28 @@ class OxigraphEngine:
         guard.check_dataset(named, known, where[1])
         return {"union": False, "default": list(default), "named": list(named)}
 
-    def _run(self, header: dict) -> tuple[dict, bytes]:
+    def _run(self, header: dict, client: str | None = None) -> tuple[dict, bytes]:
+        """Run a request in a worker; its failures as typed errors (see `isolation`)."""
         timeout = self.settings.query_timeout_s
         try:
-            reply, body = self._pool.run(header, timeout)
+            reply, body = self._pool.run(header, timeout, client)
         except WorkerTimeout as exc:
             raise QueryTimeout(
                 f"the request ran longer than {timeout:g} s and was stopped", timeout_s=timeout
             ) from exc
         except NoWorker as exc:
-            raise QueryTimeout(
-                f"no query worker became free within {timeout:g} s; try again", timeout_s=timeout
+            raise Overloaded(
+                f"no query worker became free within {timeout:g} s; try again",
+                retry_after_s=self.settings.retry_after_s,
+            ) from exc
+        except Refused as exc:
+            busy = TooManyQueries if exc.per_client else Overloaded
+            raise busy(exc.detail, retry_after_s=exc.retry_after_s) from exc
+        except WorkerOutOfMemory as exc:
+            raise QueryOutOfMemory(
+                f"the query needed more memory than the {exc.memory_mb} MB a query may use; "
+                "simplify it",
+                memory_mb=exc.memory_mb,
             ) from exc
         except WorkerDied as exc:
             raise QueryTooComplex(
@@ -344,6 +444,9 @@ class OxigraphEngine:
         if not reply["ok"]:
             if reply["kind"] == "syntax":
                 raise guard.syntax_error_from(reply["message"])
+            if reply["kind"] == "unrepresentable":  # see `wellformed`
+                extra = {k: reply[k] for k in ("format", "available", "formats") if k in reply}
+                raise NotRepresentable(reply["message"], **extra)
             raise BadRequest(f"the request cannot be evaluated: {reply['message']}")
         return reply, body
 
@@ -361,8 +464,9 @@ class OxigraphEngine:
         known = set(self._store.graph_names())
         guard.check_dataset(inspection.default_graphs, known, "USING")
         guard.check_dataset(inspection.named_graphs, known, "USING NAMED")
-        with self._write_lock, self._store.writing():
-            self._sync()
+        # Reads go on meanwhile: the state lock is taken only to store the finished change.
+        with self._write_lock, self._store.writing(), self._change_lock:
+            self._sync_locked()
             reply, payload = self._run(
                 {"op": "update", "text": text, "exclude": [self.inferred_graph]}
             )
@@ -375,41 +479,75 @@ class OxigraphEngine:
                     "maintains; nothing was changed",
                     graph=self.inferred_graph,
                 )
-            self._refuse_read_only(removed + added)
+            self._refuse_read_only(removed, added)
             if not removed and not added:
                 return UpdateOutcome(0, 0)
-            gone = set(removed)
-            candidate = [q for q in self._store.quads() if q not in gone] + added
-            report = self._validate(*self._validation_data(candidate))
-            if not report.conforms:
-                raise ValidationFailed(
-                    report_summary(report, "the update") + "; nothing was changed",
-                    report=report_json(report),
+            if len(removed) + len(added) > self.settings.max_update_quads:
+                raise QueryTooComplex(
+                    f"the update would remove {len(removed):,} and add {len(added):,} quads; "
+                    f"the limit for one update is {self.settings.max_update_quads:,} "
+                    "(max_update_quads); split it; nothing was changed",
+                    limit=self.settings.max_update_quads,
                 )
-            with self._state_lock:
-                try:
-                    self._store.commit(removed, added, note=text)
-                except (JournalError, OSError) as exc:  # nothing was applied
-                    raise NotReady(f"the change could not be made durable: {exc}") from exc
-                inf_removed, inf_added = self._recompute_inference()
-                self._version += 1
-                self._pool.publish(
-                    self._version, _nquads(removed + inf_removed), _nquads(added + inf_added)
-                )
+            inferred = self._infer(removed, added, self.settings.inference_budget)
+            assert self._materializer is not None
+            committed = False
+            try:
+                gone = set(removed)
+                candidate = [q for q in self._store.quads() if q not in gone] + added
+                report = self._validate(*self._validation_data(candidate))
+                if not report.conforms:
+                    raise ValidationFailed(
+                        report_summary(report, "the update") + "; nothing was changed",
+                        report=report_json(report),
+                    )
+                with self._state_lock:
+                    try:
+                        self._store.commit(removed, added, note=text)
+                    except (JournalError, OSError) as exc:  # nothing was applied
+                        raise NotReady(f"the change could not be made durable: {exc}") from exc
+                    committed = True
+                    self._publish(removed, added, *inferred)
+            except BaseException:
+                if not committed:  # else the materializer holds what the store now holds
+                    self._materializer.rollback()
+                raise
+            finally:
+                self._materializer.commit()
         return UpdateOutcome(len(added), len(removed), warnings_on(report, removed + added))
+
+    def _infer(self, removed: list[Quad], added: list[Quad], budget: int | None) -> tuple[set, set]:
+        """How the inferred graph changes with this change of the asserted data: computed now
+        (pending in the materializer until it commits or rolls back), stored by `_publish`."""
+        assert self._materializer is not None
+        try:
+            return self._materializer.change(
+                [_triple(q) for q in removed if self._inferable(q)],
+                [_triple(q) for q in added if self._inferable(q)],
+                budget,
+            )
+        except InferenceBudgetExceeded as exc:
+            raise QueryTooComplex(
+                f"the update would change more than {exc.budget:,} inferred triples, the limit "
+                "for one update (inference_budget); split it into smaller updates; nothing was "
+                "changed",
+                budget=exc.budget,
+            ) from exc
+
+    def _publish(self, removed: list[Quad], added: list[Quad], gone: set, new: set) -> None:
+        """Store the inferred graph's change and tell the workers (caller holds state_lock)."""
+        inf_removed, inf_added = self._store.apply_derived(self.inferred_graph, gone, new)
+        self._version += 1
+        self._pool.publish(
+            self._version, _nquads(removed + inf_removed), _nquads(added + inf_added)
+        )
 
     # ------------------------------------------------------------ export and graphs
 
-    def _refuse_read_only(self, quads: list[Quad]) -> None:
-        """The shipped ontology and shapes change in the repository's files, never by an update."""
-        touched = sorted({g for q in quads if (g := _graph(q)) in self._read_only})
-        if touched:
-            raise ForbiddenOperation(
-                "the ontology and shapes graphs are read-only (change them in ontology/ and "
-                f"shapes/ and restart); the update would change {', '.join(touched)}; "
-                "nothing was changed",
-                graphs=touched,
-            )
+    def _refuse_read_only(self, removed: list[Quad], added: list[Quad]) -> None:
+        """The ontology and shapes change in the repository's files, never by an update, and
+        nothing outside them may describe the ontology or add schema (`protection`)."""
+        self._protection.refuse_change(removed, added)
 
     def export(self, media_type: str, graph_name: str | None = None) -> bytes:
         media = _bare(media_type)
@@ -448,20 +586,55 @@ class OxigraphEngine:
 
     def _sync(self) -> None:
         """Apply what other processes sharing the data directory committed (one stat when
-        nothing changed), recompute the inference and tell the workers."""
+        nothing changed), with its inference, and tell the workers."""
         if not self._store.behind():
             return
-        with self._state_lock:
-            changes = self._store.catch_up()
-            if not changes:
-                return
-            for removed, added in changes:
-                self._version += 1
-                self._pool.publish(self._version, _nquads(removed), _nquads(added))
-            inf_removed, inf_added = self._recompute_inference()
-            self._version += 1
-            self._pool.publish(self._version, _nquads(inf_removed), _nquads(inf_added))
-            LOG.info("applied %d change(s) made by another process", len(changes))
+        with self._change_lock:
+            self._sync_locked()
+
+    def _sync_locked(self) -> None:
+        """`_sync` for a caller that holds change_lock. A journaled change is checked against
+        the protection again (it was validated by the process that made it); one that breaks
+        it is not applied, and this process stops serving, saying why."""
+        changes = self._store.pending()
+        if not changes:
+            return
+        removed, added = self._net(changes)
+        try:
+            self._protection.refuse_change(removed, added)
+        except (ForbiddenOperation, ValidationFailed) as exc:
+            reason = f"a change journaled by another process: {exc.detail}"
+            self._refuse_to_serve(reason)
+            raise NotReady(reason) from exc
+        if self._materializer is None:  # not started: nothing is served or inferred yet
+            with self._state_lock:
+                self._store.apply_pending(changes)
+            return
+        inferred = self._infer(removed, added, None)  # it passed the writer's budget
+        try:
+            with self._state_lock:
+                self._store.apply_pending(changes)
+                self._publish(removed, added, *inferred)
+        except BaseException:
+            self._materializer.rollback()
+            raise
+        self._materializer.commit()
+        LOG.info("applied %d change(s) made by another process", len(changes))
+
+    def _net(self, changes: list[tuple[list[Quad], list[Quad]]]) -> tuple[list[Quad], list[Quad]]:
+        """The quads a run of changes removes from and adds to the store, all told."""
+        before: dict[Quad, bool] = {}
+        after: dict[Quad, bool] = {}
+        for removed, added in changes:
+            for present, quads in ((False, removed), (True, added)):
+                for q in quads:
+                    if q not in before:
+                        before[q] = self._store.contains(q)
+                    after[q] = present
+        return (
+            [q for q, now in after.items() if before[q] and not now],
+            [q for q, now in after.items() if now and not before[q]],
+        )
 
     def _require_ready(self) -> None:
         if not self.is_ready():
@@ -471,6 +644,16 @@ class OxigraphEngine:
         return self._version, self._store.snapshot()
 
     def _kind(self, graph: str | None) -> str:
+        """default, inferred, ontology, shapes, facts, closed (any other name under a protected
+        prefix: never served, see `protection`) or other."""
+        kind = self._kinds.get(graph)
+        if kind is None:
+            kind = self._kind_of(graph)
+            if len(self._kinds) < 4096:  # graph names are few; a flood is not remembered
+                self._kinds[graph] = kind
+        return kind
+
+    def _kind_of(self, graph: str | None) -> str:
         if graph is None:
             return "default"
         if graph == self.inferred_graph:
@@ -482,24 +665,33 @@ class OxigraphEngine:
         ):
             if graph.startswith(prefix):
                 return kind
-        return "other"
+        return "closed" if self._protection.closed_graph(graph) else "other"
+
+    def _inferable(self, q: Quad) -> bool:
+        """True for a quad the inference reads: asserted, and not a shape."""
+        return self._kind(_graph(q)) not in ("shapes", "inferred")
 
     def _recompute_inference(self) -> tuple[list[Quad], list[Quad]]:
-        """Materialise the entailments of everything but the shapes (caller holds state_lock)."""
-        source = (
-            (q.subject, q.predicate, q.object)
-            for q in self._store.quads()
-            if self._kind(_graph(q)) not in ("shapes", "inferred")
+        """Read the schema from the ontology graphs (once: no write may change it) and
+        materialise the entailments of everything but the shapes, from scratch."""
+        schema = Schema(
+            _triple(q) for q in self._store.quads() if self._kind(_graph(q)) == "ontology"
         )
-        return self._store.replace_derived(self.inferred_graph, entailments(source))
+        self._materializer = Materializer(
+            schema, (_triple(q) for q in self._store.quads() if self._inferable(q))
+        )
+        with self._state_lock:
+            return self._store.replace_derived(self.inferred_graph, self._materializer.inferred())
 
     def _validation_data(self, quads: Iterable[Quad]) -> tuple[Graph, dict[Node, str]]:
-        """The data the shapes judge: every asserted graph but the ontology and the shapes."""
+        """The data the shapes judge: every graph served but three. The ontology and the shapes
+        are the release's own (checked against the shipped files by `start`, closed to writes);
+        the inferred graph is computed from the graphs judged here."""
         g = Graph()
         source_of: dict[Node, str] = {}
         for q in quads:
             graph = _graph(q)
-            if self._kind(graph) not in ("default", "facts", "other"):
+            if self._kind(graph) in ("ontology", "shapes", "inferred"):
                 continue
             s = to_rdflib(q.subject)
             g.add((s, to_rdflib(q.predicate), to_rdflib(q.object)))
@@ -549,9 +741,25 @@ def build_engine(
     return engine
 
 
+def _bounds(settings: Settings, workers: int) -> Bounds:
+    """Admission's numbers: long-running slots one fewer than the workers unless set."""
+    return Bounds(
+        slice_s=settings.query_slice_s,
+        long_slots=settings.long_query_slots or max(1, workers - 1),
+        long_per_client=settings.long_queries_per_client,
+        waiting=settings.max_waiting_queries,
+        waiting_per_client=settings.max_waiting_per_client,
+        retry_after_s=settings.retry_after_s,
+    )
+
+
 def _graph(q: Quad) -> str | None:
     g = q.graph_name
     return None if isinstance(g, DefaultGraph) else g.value
+
+
+def _triple(q: Quad) -> tuple:
+    return (q.subject, q.predicate, q.object)
 
 
 def _key(header: dict) -> tuple:

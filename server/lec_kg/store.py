@@ -42,6 +42,7 @@ from pyoxigraph import (
 )
 
 from .sources import SourceError, SourceFile
+from .wellformed import rdfxml_statements, xml_document
 from .worker import used_prefixes
 
 JOURNAL_NAME = "journal.lecj"
@@ -63,6 +64,9 @@ class QuadStore(Protocol):
     def has_graph(self, name: str) -> bool:
         """True when the store has this named graph."""
 
+    def contains(self, quad: Quad) -> bool:
+        """True when the store holds this quad."""
+
     def snapshot(self) -> bytes:
         """Every quad in N-Quads, blank node labels kept (what a query worker loads)."""
 
@@ -78,8 +82,25 @@ class QuadStore(Protocol):
     def writing(self) -> contextlib.AbstractContextManager:
         """The lock a change is made under, shared with every process using the store."""
 
+    def pending(self) -> list[tuple[list[Quad], list[Quad]]]:
+        """Other processes' changes not applied yet, as (removed, added) pairs, in order; read,
+        not applied (`apply_pending` applies them)."""
+
+    def apply_pending(self, changes: list[tuple[list[Quad], list[Quad]]]) -> None:
+        """Apply what `pending` returned and count it as read."""
+
+    def digest(self, graph: str) -> str:
+        """A digest of one named graph's quads (the same quads give the same digest)."""
+
+    shipped: dict[str, str]  # the graphs loaded from the shipped files -> their digests
+
     def replace_derived(self, graph: str, triples: set) -> tuple[list[Quad], list[Quad]]:
         """Make `graph` hold exactly `triples` (not journaled); return (removed, added)."""
+
+    def apply_derived(
+        self, graph: str, removed: Iterable[tuple], added: Iterable[tuple]
+    ) -> tuple[list[Quad], list[Quad]]:
+        """Remove and add triples of `graph` (not journaled); return the quads."""
 
     def serialize(
         self,
@@ -246,7 +267,9 @@ class MemoryStore:
         self.oxi = Store()
         self.journal = journal
         self._replayed_size = 0
+        self._pending_size = 0
         self.records_replayed = 0
+        self.shipped: dict[str, str] = {}  # graph -> digest, as loaded from the shipped files
 
     def load_files(self, files: Iterable[SourceFile], canonical: str = "", base: str = "") -> None:
         """Parse each shipped file into its named graph, blank nodes labelled stably, and IRIs
@@ -273,6 +296,7 @@ class MemoryStore:
             self.oxi.extend(
                 Quad(stable(t.subject), move(t.predicate), stable(t.object), graph) for t in triples
             )
+            self.shipped[f.graph_name] = self.digest(f.graph_name)
 
     def replay_journal(self) -> None:
         """Apply every journaled change on top of the shipped files."""
@@ -290,16 +314,33 @@ class MemoryStore:
     def catch_up(self) -> list[tuple[list[Quad], list[Quad]]]:
         """Apply the changes other processes journaled since this one last read; return them,
         one (removed, added) pair per record, in order."""
+        changes = self.pending()
+        self.apply_pending(changes)
+        return changes
+
+    def pending(self) -> list[tuple[list[Quad], list[Quad]]]:
+        """The changes other processes journaled since this one last read, not applied."""
         if self.journal is None:
             return []
-        changes = []
-        for record in self.journal.records(self._replayed_size):
-            removed, added = _parse_nquads(record["removed"]), _parse_nquads(record["added"])
-            self._apply(removed, added)
-            changes.append((removed, added))
-            self.records_replayed += 1
-        self._replayed_size = self.journal.replayed_size
+        changes = [
+            (_parse_nquads(record["removed"]), _parse_nquads(record["added"]))
+            for record in self.journal.records(self._replayed_size)
+        ]
+        self._pending_size = self.journal.replayed_size
         return changes
+
+    def apply_pending(self, changes: list[tuple[list[Quad], list[Quad]]]) -> None:
+        """Apply what `pending` returned; the journal counts as read up to where it stopped."""
+        for removed, added in changes:
+            self._apply(removed, added)
+            self.records_replayed += 1
+        if self.journal is not None:
+            self._replayed_size = max(self._replayed_size, self._pending_size)
+
+    def digest(self, graph: str) -> str:
+        """SHA-256 of the graph's quads in sorted N-Quads (blank node labels as stored)."""
+        lines = sorted(f"{q} .\n" for q in self.quads(graph))
+        return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
 
     def writing(self) -> contextlib.AbstractContextManager:
         """Hold the writer lock shared with other processes (nothing to hold in memory only)."""
@@ -315,6 +356,9 @@ class MemoryStore:
 
     def has_graph(self, name: str) -> bool:
         return self.oxi.contains_named_graph(NamedNode(name))
+
+    def contains(self, quad: Quad) -> bool:
+        return quad in self.oxi
 
     def commit(self, removed: Sequence[Quad], added: Sequence[Quad], note: str = "") -> None:
         if self.journal is not None:
@@ -336,6 +380,17 @@ class MemoryStore:
         if not triples and self.oxi.contains_named_graph(name):
             self.oxi.remove_graph(name)
         return removed, added
+
+    def apply_derived(
+        self, graph: str, removed: Iterable[tuple], added: Iterable[tuple]
+    ) -> tuple[list[Quad], list[Quad]]:
+        name = NamedNode(graph)
+        gone = [Quad(s, p, o, name) for s, p, o in removed]
+        new = [Quad(s, p, o, name) for s, p, o in added]
+        self._apply(gone, new)
+        if gone and not new and not any(True for _ in self.quads(graph)):
+            self.oxi.remove_graph(name)
+        return gone, new
 
     def serialize(
         self,
@@ -390,9 +445,14 @@ def prefixes_of(files: Iterable[SourceFile]) -> dict[str, str]:
 
 
 def _serialize(items: list, fmt: RdfFormat, prefixes: dict[str, str] | None) -> bytes:
+    """`items` in `fmt`; RDF/XML made well-formed or refused (`wellformed`, 406)."""
+    if fmt == RdfFormat.RDF_XML:
+        items = list(rdfxml_statements(items, "dataset"))
     if fmt in (RdfFormat.TURTLE, RdfFormat.TRIG, RdfFormat.RDF_XML) and prefixes:
-        return serialize(items, format=fmt, prefixes=used_prefixes(items, prefixes)) or b""
-    return serialize(items, format=fmt) or b""
+        body = serialize(items, format=fmt, prefixes=used_prefixes(items, prefixes)) or b""
+    else:
+        body = serialize(items, format=fmt) or b""
+    return xml_document(body, "RDF/XML", "dataset") if fmt == RdfFormat.RDF_XML else body
 
 
 def _nquads(quads: Iterable[Quad]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from rdflib import Dataset, Graph
 from rdflib.term import Node
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if len(new) == 0:
         print(f"lec-kg add: {args.file} holds no triples; nothing to add", file=sys.stderr)
         return 2
-    name = graph_iri(settings.base_iri, ADDED_KIND, args.file.stem)
+    # Escaped: a file name is not SPARQL (`a> } } ; DROP GRAPH <...` must stay a name).
+    name = graph_iri(settings.base_iri, ADDED_KIND, quote(args.file.stem, safe=""))
     validator = load_validator(settings)
     engine = build_engine(settings, validator)
     try:
@@ -77,7 +79,8 @@ def _add(engine, validator, new: Graph, name: str, path: Path, settings: Setting
         outcome = engine.update(_insert_data(new, name))
     except ValidationFailed as exc:  # the whole store, judged by the engine
         findings = (exc.extra.get("report") or {}).get("findings", [])
-        _refused(path, [_line(f) for f in findings if f.get("severity") == "Violation"])
+        lines = [_line(f) for f in findings if f.get("severity") == "Violation"]
+        _refused(path, lines or [exc.detail])  # no findings: the ontology's terms are closed
         return 1
     except LecKgError as exc:
         print(f"lec-kg add: {exc.title}: {exc.detail}", file=sys.stderr)

@@ -1,0 +1,218 @@
+"""What no write may change: the release's ontology and shapes, and the engine's inferred graph.
+
+Every change passes two rules before it is validated (an update, `lec-kg add`, a change another
+process journaled), and the whole store passes them at start-up:
+
+1. Graphs. Everything under `<base>graph/ontology`, `<base>graph/shapes` and `<base>graph/inferred`
+   (whole prefixes, and the same under the canonical base) belongs to the release or to the
+   engine: a write may neither add nor remove a quad there, and at start-up those graphs must be
+   exactly the shipped files. A graph is compared in normal form (scheme and host in lower case,
+   percent-escapes of unreserved characters decoded, dot segments removed), so no spelling of a
+   name gets in. A graph must be named by an IRI.
+2. Statements. Outside the ontology nothing may describe the ontology's own terms (its namespace
+   `<base>ontology#`, the ontology IRI, the shapes' namespace, the code lists under
+   `<base>id/code/`, and every IRI the ontology graphs describe, such as the reused terms it
+   declares locally) nor add schema: rdfs:subClassOf, rdfs:subPropertyOf, rdfs:domain,
+   rdfs:range, any OWL term as a predicate (equivalence, inverse, restrictions, list-built
+   classes, owl:imports, ...) but owl:sameAs and owl:differentFrom between things, any OWL or RDFS
+   meta-class as a type (owl:Class, owl:TransitiveProperty, owl:Restriction, rdf:Property, ...),
+   and no new member of a shipped code list (skos:inScheme to it). RDF 1.2 triple terms are
+   refused too: the shapes cannot judge them.
+
+So the rules of inference and the targets of the shapes are what the release says, whatever is
+written: a writer cannot make a class empty, two classes one, or a property transitive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+from pyoxigraph import DefaultGraph, NamedNode, Quad, Triple
+
+from .errors import ForbiddenOperation, ValidationFailed
+from .namespaces import CANONICAL_BASE
+
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+OWL = "http://www.w3.org/2002/07/owl#"
+SKOS = "http://www.w3.org/2004/02/skos/core#"
+RDF_TYPE = RDF + "type"
+SCHEMA_PREDICATES = frozenset(RDFS + n for n in ("subClassOf", "subPropertyOf", "domain", "range"))
+INDIVIDUAL_OWL_PREDICATES = frozenset({OWL + "sameAs", OWL + "differentFrom"})
+META_CLASSES = frozenset(
+    [RDFS + "Class", RDFS + "Datatype", RDFS + "ContainerMembershipProperty", RDF + "Property"]
+)
+MEMBERSHIP_PREDICATES = frozenset(
+    SKOS + n for n in ("inScheme", "topConceptOf", "member", "hasTopConcept")
+)
+PROTECTED_GRAPHS = ("graph/ontology", "graph/shapes", "graph/inferred")
+_UNRESERVED = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+class Protection:
+    """The two rules (see the module doc) for one deployment's base IRI."""
+
+    def __init__(self, base: str, ontology_subjects: Iterable[str] = ()) -> None:
+        bases = {base, CANONICAL_BASE}
+        self._graph_prefixes = tuple(normal_iri(b + p) for b in bases for p in PROTECTED_GRAPHS)
+        self._term_prefixes = tuple(
+            b + p for b in bases for p in ("ontology", "shapes#", "id/code/")
+        )
+        self._terms = frozenset(ontology_subjects)
+        self._closed: dict[str, bool] = {}
+
+    # ------------------------------------------------------------ rule 1: graphs
+
+    def closed_graph(self, graph: str) -> bool:
+        """True when the named graph lies under a protected prefix (in any spelling)."""
+        closed = self._closed.get(graph)
+        if closed is None:
+            closed = normal_iri(graph).startswith(self._graph_prefixes)
+            if len(self._closed) < 4096:  # graph names are few; a flood is not remembered
+                self._closed[graph] = closed
+        return closed
+
+    def graph_problem(self, q: Quad) -> str | None:
+        """Why a write may not touch the graph of `q`, or None."""
+        g = q.graph_name
+        if isinstance(g, DefaultGraph):
+            return None
+        if not isinstance(g, NamedNode):
+            return f"a graph must be named by an IRI, not the blank node {g}"
+        if self.closed_graph(g.value):
+            return (
+                f"<{g.value}> lies under a graph prefix that only the release or the engine fills"
+            )
+        return None
+
+    # ------------------------------------------------------------ rule 2: statements
+
+    def is_term(self, term: object) -> bool:
+        """True for an IRI the ontology owns (see the module doc)."""
+        return isinstance(term, NamedNode) and (
+            term.value.startswith(self._term_prefixes) or term.value in self._terms
+        )
+
+    def statement_problem(self, q: Quad) -> str | None:
+        """Why a graph outside the ontology may not hold `q`, or None."""
+        s, p, o = q.subject, q.predicate.value, q.object
+        if isinstance(s, Triple) or isinstance(o, Triple):
+            return "RDF 1.2 triple terms are not accepted: the shapes cannot judge them"
+        if self.is_term(s):
+            return f"<{s.value}> is a term of the ontology; only ontology/*.ttl describes it"
+        if p in SCHEMA_PREDICATES or (p.startswith(OWL) and p not in INDIVIDUAL_OWL_PREDICATES):
+            return f"<{p}> states schema; only ontology/*.ttl may"
+        meta = isinstance(o, NamedNode) and (o.value.startswith(OWL) or o.value in META_CLASSES)
+        if p == RDF_TYPE and meta:
+            return f"typing a node as <{o.value}> states schema; only ontology/*.ttl may"
+        if (p in INDIVIDUAL_OWL_PREDICATES or p in MEMBERSHIP_PREDICATES) and self.is_term(o):
+            return f"<{p}> to <{o.value}> changes a term of the ontology; only ontology/*.ttl may"
+        return None
+
+    # ------------------------------------------------------------ both, on a change
+
+    def refuse_change(self, removed: Iterable[Quad], added: Iterable[Quad]) -> None:
+        """Raise ForbiddenOperation (a closed graph) or ValidationFailed (a statement) for the
+        first quad of the change that breaks a rule; nothing has been changed yet."""
+        added = list(added)
+        refused: dict[str, str] = {}
+        for q in (*removed, *added):
+            g = q.graph_name
+            if not isinstance(g, DefaultGraph | NamedNode):
+                raise ForbiddenOperation(
+                    f"a graph must be named by an IRI, not the blank node {g}; nothing was changed"
+                )
+            why = self.graph_problem(q)
+            if why is not None:
+                refused.setdefault(g.value, why)
+        if refused:
+            closed = sorted(refused)
+            raise ForbiddenOperation(
+                "the ontology, shapes and inferred graphs are read-only (change ontology/ or "
+                f"shapes/ and restart): the update would change {', '.join(closed)} "
+                f"({refused[closed[0]]}); nothing was changed",
+                graphs=closed,
+            )
+        for q in added:
+            why = self.statement_problem(q)
+            if why is not None:
+                raise ValidationFailed(
+                    f"the update would state {_triple_text(q)} in {_graph_text(q)}: {why}; "
+                    "nothing was changed",
+                    triple=_triple_text(q),
+                    graph=_graph_text(q),
+                )
+
+    def store_problem(self, quads: Iterable[Quad], shipped: Iterable[str]) -> str | None:
+        """Why a store (shipped files plus journal) may not be served, or None: a graph under a
+        protected prefix that is not one of the `shipped` ones, or a statement elsewhere that
+        breaks rule 2. (That the shipped protected graphs are unchanged, the caller checks.)"""
+        shipped = set(shipped)
+        for q in quads:
+            g = q.graph_name
+            if isinstance(g, NamedNode) and self.closed_graph(g.value):
+                if g.value in shipped:
+                    continue
+                return (
+                    f"the store holds {_graph_text(q)}, under a prefix only the release or the "
+                    "engine fills (a journaled change made it?)"
+                )
+            why = self.graph_problem(q) or self.statement_problem(q)
+            if why is not None:
+                return f"{_graph_text(q)} holds {_triple_text(q)}: {why}"
+        return None
+
+
+def normal_iri(iri: str) -> str:
+    """`iri` in the normal form RFC 3986 calls equivalent: scheme and host in lower case,
+    percent-escapes of unreserved characters decoded (others upper-cased), no dot segments."""
+    try:
+        parts = urlsplit(iri)
+    except ValueError:
+        return iri
+    path = _UNRESERVED.sub(_decode_unreserved, parts.path)
+    return urlunsplit(
+        (parts.scheme, parts.netloc.lower(), _without_dots(path), parts.query, parts.fragment)
+    )
+
+
+def _decode_unreserved(m: re.Match) -> str:
+    char = chr(int(m.group(1), 16))
+    unreserved = (char.isascii() and char.isalnum()) or char in "-._~"
+    return char if unreserved else m.group(0).upper()
+
+
+def _without_dots(path: str) -> str:
+    """RFC 3986 remove_dot_segments."""
+    out: list[str] = []
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment == ".":
+            if last:
+                out.append("")
+        elif segment == "..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(segment)
+    return "/".join(out)
+
+
+def _triple_text(q: Quad) -> str:
+    return " ".join(_term_text(t) for t in (q.subject, q.predicate, q.object))
+
+
+def _term_text(term: object) -> str:
+    if isinstance(term, Triple):
+        return f"<<( {_term_text(term.subject)} {term.predicate} {_term_text(term.object)} )>>"
+    return str(term)
+
+
+def _graph_text(q: Quad) -> str:
+    g = q.graph_name
+    return "the default graph" if isinstance(g, DefaultGraph) else f"graph {g}"
