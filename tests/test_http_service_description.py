@@ -9,6 +9,7 @@ from rdflib.namespace import DCTERMS, OWL, RDF, SH
 
 from lec_kg.namespaces import ONTOLOGY_IRI
 from lec_kg.negotiation import offers
+from lec_kg.routes.deps import endpoint_iri
 from lec_kg.sources import discover
 from tests.conftest import ROOT
 from tests.http_support import media_type, parse_graph
@@ -26,7 +27,7 @@ def description(client, accept: str = "text/turtle") -> Graph:
 def test_service_description_names_endpoint_languages_and_formats(client, settings) -> None:
     """sd:Service with its endpoint, query (and, with a token, update) language, result formats."""
     g = description(client)
-    service = URIRef("http://testserver/sparql")
+    service = URIRef(endpoint_iri(settings))  # from the settings, not the Host header
     assert (service, RDF.type, SD.Service) in g
     assert (service, SD.endpoint, service) in g
     assert (service, SD.supportedLanguage, SD.SPARQL11Query) in g
@@ -46,10 +47,10 @@ def test_service_description_names_endpoint_languages_and_formats(client, settin
     assert len(formats) == len(offers("results", "graph"))
 
 
-def test_service_description_lists_every_named_graph(client, engine) -> None:
+def test_service_description_lists_every_named_graph(client, engine, settings) -> None:
     """sd:defaultDataset has one sd:namedGraph per graph of the store."""
     g = description(client)
-    dataset = g.value(URIRef("http://testserver/sparql"), SD.defaultDataset)
+    dataset = g.value(URIRef(endpoint_iri(settings)), SD.defaultDataset)
     assert (dataset, RDF.type, SD.Dataset) in g
     names = {str(g.value(n, SD.name)) for n in g.objects(dataset, SD.namedGraph)}
     assert names == set(engine.graph_names())
@@ -72,12 +73,12 @@ def test_service_description_names_ontology_version_shapes_and_licence(client, s
 
 
 @pytest.mark.parametrize("mtype", [m.name for m in offers("graph")])
-def test_service_description_in_every_rdf_format(client, mtype) -> None:
+def test_service_description_in_every_rdf_format(client, settings, mtype) -> None:
     """The same description parses back from Turtle, N-Triples, JSON-LD and RDF/XML."""
     turtle = description(client)
     other = description(client, mtype)
     assert len(other) == len(turtle)
-    assert (URIRef("http://testserver/sparql"), RDF.type, SD.Service) in other
+    assert (URIRef(endpoint_iri(settings)), RDF.type, SD.Service) in other
 
 
 def test_browsers_get_a_small_html_page(client) -> None:

@@ -25,6 +25,7 @@ from .engine_api import Engine
 from .errors import LecKgError
 from .limits import BodyLimitMiddleware
 from .observability import REQUEST_ID_HEADER, Metrics, ObservabilityMiddleware
+from .results_html import page_policy
 from .routes import docs, ops, sparql
 from .routes.deps import (
     JSONUTF8Response,
@@ -32,6 +33,7 @@ from .routes.deps import (
     store_quads,
     unexpected_error_response,
 )
+from .security_headers import SecurityHeadersMiddleware
 
 LOG = logging.getLogger("lec_kg.app")
 DESCRIPTION = (
@@ -44,9 +46,10 @@ DESCRIPTION = (
 class LecKgApp(FastAPI):
     """FastAPI with lec-kg's own middleware outside it rather than inside.
 
-    Every request passes the request id, access log and metrics, CORS and the body limit; then
-    GET and POST /sparql go straight to their handlers (`sparql.SparqlShortcut`) and everything
-    else enters FastAPI (error handlers, routing). FastAPI's own per-request layers cost more
+    Every request passes the request id, access log and metrics, the security headers
+    (`security_headers`), CORS and the body limit; then GET and POST /sparql go straight to
+    their handlers (`sparql.SparqlShortcut`) and everything else enters FastAPI (error
+    handlers, routing). FastAPI's own per-request layers cost more
     than a small query, so the hot path skips them; what it skips, the shortcut does itself.
     """
 
@@ -63,6 +66,7 @@ class LecKgApp(FastAPI):
             allow_credentials=False,
             max_age=600,
         )
+        inner = SecurityHeadersMiddleware(inner, page_policy(settings.public_url))
         self._outer = ObservabilityMiddleware(inner, metrics=self.state.metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,19 +1,28 @@
-"""The SPARQL 1.1 Service Description of /sparql, with the ontology version, shapes and licence."""
+"""The SPARQL 1.1 Service Description of /sparql, with the ontology version, shapes and licence.
+
+The endpoint's IRI comes from the settings (`public_url`, else host and port), never from the
+request: a client chooses its Host header, and what the service says about itself must not
+follow it. The ontology's statements are read with their term types kept (an IRI stays an IRI,
+a literal a literal), and the page links only what `results_html.http_link` lets through.
+"""
 
 from __future__ import annotations
 
-from html import escape
+import json
 
 from fastapi import Request, Response
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, OWL, RDF, SH
+from rdflib.term import Node
 
+from .. import results_html
 from ..config import Settings
-from ..engine_api import Engine
+from ..engine_api import Engine, QueryRequest
 from ..namespaces import CANONICAL_BASE, ONTOLOGY_IRI
 from ..negotiation import Choice, negotiate, offers
 from ..sources import discover
-from .deps import endpoint_url, ready_engine, select_values, settings_of
+from ..wellformed import xml_document
+from .deps import JSON_RESULTS, endpoint_iri, endpoint_url, ready_engine, select_values, settings_of
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 RDFLIB_FORMAT = {
@@ -41,12 +50,13 @@ def respond(request: Request, formats: tuple[str, ...]) -> Response:
         if formats
         else negotiate(request.headers.get("accept"), available)
     )
-    endpoint = endpoint_url(request)
-    graph = describe(endpoint, settings, engine)
+    graph = describe(endpoint_iri(settings), settings, engine)
     if choice.media.name == "text/html":
-        body = _html(endpoint, graph).encode("utf-8")
+        body = _html(endpoint_url(request), endpoint_iri(settings), graph)
     else:
         body = graph.serialize(format=RDFLIB_FORMAT[choice.media.name], encoding="utf-8")
+        if choice.media.name == "application/rdf+xml":
+            body = xml_document(body, "RDF/XML", "graph")
     return Response(body, media_type=choice.content_type, headers={"Vary": "Accept"})
 
 
@@ -82,51 +92,48 @@ def describe(endpoint: str, settings: Settings, engine: Engine) -> Graph:
         g.add((named, SD.name, URIRef(name)))
 
     iris = {ONTOLOGY_IRI, settings.base_iri + ONTOLOGY_IRI[len(CANONICAL_BASE) :]}
-    rows = select_values(engine, ONTOLOGY_FACTS.format(iris=" ".join(f"<{i}>" for i in iris)))
-    ontology = URIRef(rows[0]["ontology"] if rows else ONTOLOGY_IRI)
+    rows = _select_terms(engine, ONTOLOGY_FACTS.format(iris=" ".join(f"<{i}>" for i in iris)))
+    ontology = rows[0]["ontology"] if rows else URIRef(ONTOLOGY_IRI)
     g.add((dataset, DCTERMS.conformsTo, ontology))
     g.add((ontology, RDF.type, OWL.Ontology))
-    iri_valued = {str(OWL.versionIRI), str(DCTERMS.license)}
     for row in rows:
-        if row["p"] == str(DCTERMS.license):
-            g.add((dataset, DCTERMS.license, URIRef(row["o"])))
-        if row["p"] in iri_valued:
-            g.add((ontology, URIRef(row["p"]), URIRef(row["o"])))
-        elif row["p"] == str(OWL.versionInfo):
-            g.add((ontology, OWL.versionInfo, Literal(row["o"])))
+        if row["p"] == DCTERMS.license:
+            g.add((dataset, DCTERMS.license, row["o"]))
+        if row["p"] in (OWL.versionIRI, DCTERMS.license, OWL.versionInfo):
+            g.add((ontology, row["p"], row["o"]))
     for source in discover(settings.source_dir, settings.base_iri, ["shapes"]):
         g.add((dataset, SH.shapesGraph, URIRef(source.graph_name)))
     return g
 
 
-def _html(endpoint: str, graph: Graph) -> str:
+def _select_terms(engine: Engine, query: str) -> list[dict[str, Node]]:
+    """Run a SELECT; its bindings as rdflib terms, each of the type the store holds."""
+    body = engine.query(QueryRequest(query), JSON_RESULTS).body
+    rows = json.loads(body)["results"]["bindings"]
+    return [{k: _term(v) for k, v in row.items()} for row in rows]
+
+
+def _term(term: dict[str, str]) -> Node:
+    """An rdflib term from a SPARQL JSON one."""
+    if term["type"] == "uri":
+        return URIRef(term["value"])
+    if term["type"] == "bnode":
+        return BNode(term["value"])
+    datatype = term.get("datatype")
+    return Literal(
+        term["value"], lang=term.get("xml:lang"), datatype=URIRef(datatype) if datatype else None
+    )
+
+
+def _html(endpoint: str, iri: str, graph: Graph) -> bytes:
     """A minimal page for browsers: what this is, and a form that sends a query."""
     ontology = next(graph.subjects(RDF.type, OWL.Ontology), None)
     version = graph.value(ontology, OWL.versionInfo) if ontology is not None else None
-    licence = next(graph.objects(None, DCTERMS.license), None)
-    shapes = sorted(str(o) for o in graph.objects(None, SH.shapesGraph))
-    graphs = sorted(str(o) for o in graph.objects(None, SD.name))
-    example = (
-        "SELECT ?class (COUNT(?s) AS ?n) WHERE { ?s a ?class } GROUP BY ?class ORDER BY DESC(?n)"
+    return results_html.render_service(
+        endpoint,
+        iri,
+        None if version is None else str(version),
+        sorted({str(o) for o in graph.objects(None, DCTERMS.license)}),
+        sorted(str(o) for o in graph.objects(None, SD.name)),
+        sorted(str(o) for o in graph.objects(None, SH.shapesGraph)),
     )
-    items = "".join(f"<li><code>{escape(g)}</code></li>" for g in graphs)
-    shape_items = "".join(f"<li><code>{escape(s)}</code></li>" for s in shapes)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>lec-kg SPARQL endpoint</title></head>
-<body>
-<h1>lec-kg SPARQL 1.1 endpoint</h1>
-<p>Endpoint: <code>{escape(endpoint)}</code>. Ontology version {escape(str(version or "unknown"))};
-licence <a href="{escape(str(licence or ""))}">{escape(str(licence or "unknown"))}</a>.
-Service description: <a href="?format=turtle">Turtle</a>. API: <a href="../docs">/docs</a>.</p>
-<form method="get" action="{escape(endpoint)}">
-<textarea name="query" rows="8" cols="100">{escape(example)}</textarea><br>
-<select name="format"><option value="html">Table (HTML)</option>
-<option value="json">JSON</option><option value="xml">XML</option>
-<option value="csv">CSV</option><option value="tsv">TSV</option>
-<option value="turtle">Turtle (CONSTRUCT/DESCRIBE)</option></select>
-<button type="submit">Run query</button>
-</form>
-<h2>Named graphs</h2><ul>{items}</ul>
-<h2>Shapes</h2><ul>{shape_items}</ul>
-</body></html>
-"""

@@ -62,9 +62,18 @@ ERRORS = {
         "description": "malformed request or query (message, line and column), or a POST body "
         "that is not a form, sparql-query or sparql-update"
     },
-    406: {"description": "no representation fits the Accept header; the body lists them"},
+    406: {
+        "description": "no representation fits the Accept header, or the one chosen cannot carry "
+        "this result (a character XML 1.0 forbids, a predicate RDF/XML cannot name); the body "
+        "lists the formats that can"
+    },
     413: {"description": "request body over the size limit"},
-    503: {"description": "graph not ready, or the query ran out of time"},
+    429: {"description": "this client has too many long-running or waiting queries (Retry-After)"},
+    503: {
+        "description": "graph not ready, the query ran out of time, or every worker slot and "
+        "queue place is taken (then with Retry-After)"
+    },
+    507: {"description": "the query needed more memory than one query may use"},
 }
 
 
@@ -189,7 +198,8 @@ async def _answer_query(request: Request, op: Operation) -> Response:
         # any other runs in a killable worker, waited for in the thread pool.
         result = engine.query_inline(asked, media)
         if result is None:
-            result = await run_in_threadpool(engine.query, asked, media)
+            peer = request.client.host if request.client else None  # admission's "client"
+            result = await run_in_threadpool(engine.query, asked, media, peer)
     finally:
         _account(request.scope, metrics_of(request), form, time.perf_counter() - start)
     if result.truncated:
