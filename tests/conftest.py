@@ -2,13 +2,14 @@
 
 The graph is parsed and validated once per session (`engine`); each test gets a new app from
 `create_app(settings, engine)`. Tests that write get an engine of their own (`write_engine`).
-The live server is `lec-kg serve --memory` started as a subprocess on a free loopback port.
+The live server is `lec-kg serve --memory` started as a subprocess with `--port 0`: the server
+binds a port the system picks and writes it to a file, which `serving` reads back (a port found
+free here and handed to the subprocess could be taken by someone else in between).
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import pytest
@@ -24,6 +26,7 @@ from fastapi.testclient import TestClient
 from lec_kg.app import create_app
 from lec_kg.config import Settings
 from lec_kg.engine_api import Engine
+from tests.support import TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-write-token-5f1c"
@@ -78,13 +81,6 @@ def write_client(settings: Settings, write_engine: Engine) -> Iterator[TestClien
         yield c
 
 
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class LiveServer:
     """A `lec-kg serve` subprocess and where it listens."""
@@ -98,34 +94,52 @@ class LiveServer:
         return self.url + "/sparql"
 
 
+def _fail(process: subprocess.Popen, log: Path, what: str) -> NoReturn:
+    pytest.fail(f"lec-kg serve {what}:\n{log.read_text(errors='replace')}")
+
+
+def wait_for_port(process: subprocess.Popen, port_file: Path, log: Path, limit_s: float) -> int:
+    """The port `serve --port-file` wrote once listening; fail with the log if it exits first."""
+    deadline = time.monotonic() + limit_s  # a guard against hanging, not a timed assertion
+    while time.monotonic() < deadline:
+        if port_file.exists():
+            return int(port_file.read_text(encoding="ascii"))
+        if process.poll() is not None:
+            _fail(process, log, f"exited with {process.returncode}")
+        time.sleep(0.1)
+    _fail(process, log, "never listened")
+
+
 def wait_until_ready(process: subprocess.Popen, url: str, log: Path, limit_s: float) -> None:
     """Poll /ready until it says 200; fail with the server's log if it exits or never gets there."""
     deadline = time.monotonic() + limit_s  # a guard against hanging, not a timed assertion
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"lec-kg serve exited with {process.returncode}:\n{log.read_text()}")
+            _fail(process, log, f"exited with {process.returncode}")
         try:
-            if httpx.get(url + "/ready", timeout=5).status_code == 200:
+            if httpx.get(url + "/ready", timeout=TIMEOUT).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    pytest.fail(f"lec-kg serve did not get ready:\n{log.read_text()}")
+    _fail(process, log, "did not get ready")
 
 
 @contextmanager
-def serving(args: list[str], env: dict[str, str], log: Path) -> Iterator[LiveServer]:
-    """`lec-kg ... serve <args> --port P` on a free loopback port until the block ends."""
-    port = free_port()
+def serving(
+    args: list[str], env: dict[str, str], log: Path, source_dir: Path = ROOT
+) -> Iterator[LiveServer]:
+    """`lec-kg --source-dir SOURCE serve <args> --port 0` until the block ends, on the port the
+    server picked and reported through --port-file."""
+    port_file = log.with_name(log.name + ".port")
+    port_file.unlink(missing_ok=True)
+    command = [str(LEC_KG), "--source-dir", str(source_dir), "serve", *args]
+    command += ["--port", "0", "--port-file", str(port_file)]
     with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(LEC_KG), "--source-dir", str(ROOT), "serve", *args, "--port", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
     try:
+        port = wait_for_port(process, port_file, log, limit_s=300)
+        url = f"http://127.0.0.1:{port}"
         wait_until_ready(process, url, log, limit_s=300)
         yield LiveServer(process, url, log)
     finally:
@@ -139,7 +153,7 @@ def serving(args: list[str], env: dict[str, str], log: Path) -> Iterator[LiveSer
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """`lec-kg serve --memory` on a free loopback port, ready to answer."""
+    """`lec-kg serve --memory` on a loopback port it picked, ready to answer."""
     log = tmp_path_factory.mktemp("live") / "serve.log"
     with serving(["--memory"], {**os.environ, "LEC_KG_WRITE_TOKEN": TOKEN}, log) as server:
         yield server

@@ -14,8 +14,9 @@ from rdflib import BNode, Dataset, Graph, URIRef
 from rdflib.namespace import RDFS
 
 from lec_kg.cli import main
-from tests.conftest import LEC_KG, ROOT, TOKEN, free_port, serving
+from tests.conftest import LEC_KG, ROOT, TOKEN, serving
 from tests.http_support import LEC, RDFLIB_FORMAT, parse_results
+from tests.support import TIMEOUT
 
 SELECT = (
     "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
@@ -116,6 +117,20 @@ def test_query_errors_say_what_and_where(home, capsysbinary, tmp_path) -> None:
     assert code == 2 and "cannot read" in err
 
 
+def test_source_dir_goes_before_or_after_the_command(home, capsysbinary, tmp_path) -> None:
+    """`--source-dir` is honoured in either place; given after the command it wins."""
+    nowhere = str(tmp_path / "nowhere")
+    assert main(["--source-dir", nowhere, "query", "--source-dir", str(ROOT), SELECT]) == 0
+    capsysbinary.readouterr()
+    for argv in (
+        ["--source-dir", nowhere, "query", SELECT],
+        ["query", "--source-dir", nowhere, SELECT],
+    ):
+        assert main(argv) == 2
+        out, err = capsysbinary.readouterr()
+        assert out == b"" and f"{nowhere} does not exist" in err.decode("utf-8")
+
+
 def _source_triples() -> Graph:
     """Every triple of the shipped files (ontology, graph, shapes): what was asserted."""
     g = Graph()
@@ -161,6 +176,7 @@ def test_export_to_stdout_and_bad_format(home, capsysbinary) -> None:
     assert code == 2 and "not acceptable" not in out.decode() and "csv" in err
 
 
+@pytest.mark.slow
 def test_add_valid_facts_lands_in_its_own_graph(home, capsysbinary, monkeypatch) -> None:
     """A valid file is added to <base>graph/added/<stem>; a second add of it is refused."""
     monkeypatch.setenv("LEC_KG_WRITE_TOKEN", TOKEN)
@@ -193,6 +209,7 @@ def _exported_from(capsysbinary, data_dir: Path) -> Dataset:
     return ds
 
 
+@pytest.mark.slow
 def test_add_invalid_facts_prints_the_report_and_adds_nothing(
     home, capsysbinary, monkeypatch
 ) -> None:
@@ -226,10 +243,11 @@ def test_serve_refuses_a_graph_that_fails_the_shapes(tmp_path) -> None:
     (source / "graph" / "zz-invalid.ttl").write_text(
         PLACE_TTL.format(place=PLACE.format("serve-invalid"), evidence="")
     )
-    port = free_port()
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    port_file = tmp_path / "port"
+    serve = ["serve", "--memory", "--port", "0", "--port-file", str(port_file)]
     done = subprocess.run(
-        [str(LEC_KG), "--source-dir", str(source), "serve", "--memory", "--port", str(port)],
+        [str(LEC_KG), "--source-dir", str(source), *serve],
         capture_output=True,
         text=True,
         env=env,
@@ -240,9 +258,11 @@ def test_serve_refuses_a_graph_that_fails_the_shapes(tmp_path) -> None:
     assert PLACE.format("serve-invalid") in done.stderr  # the focus node ...
     assert "FactNodeShape-evidence" in done.stderr  # ... and the shape it breaks
     assert "graph/zz-invalid.ttl" in done.stderr  # ... and the file to fix
-    assert "Uvicorn running" not in done.stderr
+    assert "SPARQL endpoint" not in done.stderr and not port_file.exists()  # never listened
 
 
+@pytest.mark.live
+@pytest.mark.slow
 def test_serve_with_a_data_dir_keeps_added_and_updated_facts(home, capsysbinary, monkeypatch):
     """add, then serve that folder: the added fact is served, and an update survives a restart."""
     monkeypatch.setenv("LEC_KG_WRITE_TOKEN", TOKEN)
@@ -265,13 +285,17 @@ def test_serve_with_a_data_dir_keeps_added_and_updated_facts(home, capsysbinary,
             server.sparql,
             params={"query": f"ASK {{ GRAPH ?g {{ <{PLACE.format(slug)}> ?p ?o }} }}"},
             headers={"Accept": "application/json"},
+            timeout=TIMEOUT,
         )
         return reply.json()["boolean"]
 
     with running_server(home, data_dir) as server:
         assert served("added", server)
         reply = httpx.post(
-            server.sparql, data={"update": insert}, headers={"Authorization": f"Bearer {TOKEN}"}
+            server.sparql,
+            data={"update": insert},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=TIMEOUT,
         )
         assert reply.status_code == 200, reply.text
         assert served("updated", server)
@@ -280,11 +304,13 @@ def test_serve_with_a_data_dir_keeps_added_and_updated_facts(home, capsysbinary,
 
 
 def running_server(home: Path, data_dir: Path):
-    """`lec-kg serve --data-dir` on a free port until the block ends (then SIGTERM)."""
+    """`lec-kg serve --data-dir` on a port it picked until the block ends (then SIGTERM)."""
     env = {**os.environ, "XDG_DATA_HOME": str(home / "xdg")}
     return serving(["--data-dir", str(data_dir)], env, home / f"serve-{data_dir.name}.log")
 
 
+@pytest.mark.live
+@pytest.mark.slow
 def test_add_beside_a_running_server_is_served_at_once(tmp_path) -> None:
     """`lec-kg add` writes to the data directory a server is using: the server's next answer
     includes the new facts (they share the journal and its lock)."""
@@ -295,7 +321,7 @@ def test_add_beside_a_running_server_is_served_at_once(tmp_path) -> None:
     ask = f"ASK {{ <{PLACE.format('beside')}> ?p ?o }}"
     accept = {"Accept": "application/sparql-results+json"}
     with serving(["--data-dir", str(data_dir)], env, tmp_path / "serve.log") as server:
-        before = httpx.get(server.sparql, params={"query": ask}, headers=accept)
+        before = httpx.get(server.sparql, params={"query": ask}, headers=accept, timeout=TIMEOUT)
         assert before.json()["boolean"] is False
         add = ["add", str(facts), "--data-dir", str(data_dir)]
         done = subprocess.run(
@@ -306,6 +332,6 @@ def test_add_beside_a_running_server_is_served_at_once(tmp_path) -> None:
             timeout=300,
         )
         assert done.returncode == 0, done.stderr
-        after = httpx.get(server.sparql, params={"query": ask}, headers=accept)
+        after = httpx.get(server.sparql, params={"query": ask}, headers=accept, timeout=TIMEOUT)
         assert after.json()["boolean"] is True
         assert after.headers["x-lec-cache"] == "miss"  # the journal grew: nothing kept is used

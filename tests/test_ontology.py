@@ -89,6 +89,7 @@ DEFECTS = {
 }
 
 
+@pytest.mark.java
 def test_ontology_is_consistent_under_hermit(tmp_path: Path):
     """HermiT (bundled with owlready2, run on Java) finds the ontology consistent and no class
     unsatisfiable. The Turtle is converted to N-Triples for owlready2 first."""
@@ -106,6 +107,7 @@ def test_ontology_is_consistent_under_hermit(tmp_path: Path):
     assert len(list(onto.classes())) >= 40  # the ontology was really loaded and reasoned over
 
 
+@pytest.mark.java
 def test_hermit_detects_an_unsatisfiable_class(tmp_path: Path):
     """The reasoner check can fail: a class below two disjoint classes is reported."""
     g = Graph()

@@ -8,7 +8,7 @@ import pytest
 from rdflib import RDF, Graph, URIRef
 
 from lec_kg.namespaces import LEC
-from tests.support import ROOT, pages
+from tests.support import ROOT, SOURCE_TEXT, pages
 
 GRAPH_FILES = sorted((ROOT / "graph").glob("*.ttl"))
 ID = "https://w3id.org/lec-kg/id/"
@@ -25,8 +25,10 @@ def facts() -> Graph:
 
 
 def test_source_has_ten_pages() -> None:
-    """The source text is where the tests expect it, one line per page."""
+    """The source text is in the project (sources/), one line per page, and described there."""
+    assert SOURCE_TEXT.parent == ROOT / "sources"
     assert sorted(pages()) == list(range(1, 11))
+    assert SOURCE_TEXT.name in (ROOT / "sources" / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_quote_is_on_its_page(facts: Graph) -> None:

@@ -1,7 +1,9 @@
 """`lec-kg serve`: load and validate the graph, then serve it over SPARQL 1.1 with uvicorn.
 
 A graph that fails the shapes is not served: the command prints the report and exits with 1
-before it listens on any port.
+before it listens on any port. Once the graph has passed, the command binds the port itself
+(`--port 0` lets the system pick a free one), announces the bound address on stderr, writes the
+port to `--port-file` if given, and hands the socket to uvicorn.
 
 With `--workers N` (N > 1) uvicorn runs N server processes on one listening socket, each with
 its own in-memory copy of the graph built by `worker_app`. They share the data directory's
@@ -14,16 +16,21 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
+import inspect
 import logging
 import os
+import socket
 import sys
+from pathlib import Path
 
-from ..config import TOKEN_ENV, Settings
+from ..config import TOKEN_ENV, Settings, public_url_problem
 from ..errors import LecKgError
 from ..observability import ACCESS_LOG, BufferedLineHandler
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SETTINGS_ENV = "LEC_KG_SERVE_SETTINGS"  # how the worker processes get the settings
+BACKLOG = 2048  # uvicorn's default
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -38,6 +45,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     _configure_logging()
     if settings.workers < 1:
         print("lec-kg serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if (problem := public_url_problem(settings.public_url)) is not None:
+        print(f"lec-kg serve: --public-url: {problem}", file=sys.stderr)
         return 2
     if settings.workers > 1 and settings.in_memory and settings.writable:
         print(
@@ -66,24 +76,81 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         _print_report(engine.startup_report)
         engine.close()
         return 1
-    writing = "on (Bearer token)" if settings.writable else "off (LEC_KG_WRITE_TOKEN not set)"
-    print(
-        f"lec-kg serve: SPARQL endpoint http://{settings.host}:{settings.port}/sparql, "
-        f"writing {writing}",
-        file=sys.stderr,
-    )
-    options = {"host": settings.host, "port": settings.port, "server_header": False}
-    options["log_config"] = None  # the logging set up here stays as it is (no dictConfig)
-    if settings.workers == 1:
-        uvicorn.run(create_app(settings, engine), access_log=False, **options)
+    try:
+        sock = _listen(settings.host, settings.port)
+    except OSError as exc:
+        print(
+            f"lec-kg serve: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
         engine.close()
-        return 0
-    engine.close()  # judged valid; each worker process loads its own copy
-    print(f"lec-kg serve: starting {settings.workers} worker processes", file=sys.stderr)
-    os.environ[SETTINGS_ENV] = settings.to_json()
-    target = f"{__name__}:worker_app"
-    uvicorn.run(target, factory=True, workers=settings.workers, access_log=False, **options)
+        return 2
+    with sock:
+        port = sock.getsockname()[1]
+        settings = settings.with_overrides(port=port)  # the IRIs it writes name this port
+        writing = "on (Bearer token)" if settings.writable else "off (LEC_KG_WRITE_TOKEN not set)"
+        print(
+            f"lec-kg serve: SPARQL endpoint {_url(settings.host, port)}/sparql, writing {writing}",
+            file=sys.stderr,
+        )
+        if getattr(args, "port_file", None) is not None:
+            _write_port_file(args.port_file, port)
+        # uvicorn serves the socket bound here, so the port announced is the port listened on,
+        # also when --port 0 let the system pick it.
+        options = {"server_header": False, "access_log": False}
+        options["log_config"] = None  # the logging set up here stays as it is (no dictConfig)
+        if settings.workers == 1:
+            server = uvicorn.Server(uvicorn.Config(create_app(settings, engine), **options))
+            with contextlib.suppress(KeyboardInterrupt):
+                server.run(sockets=[sock])
+            engine.close()
+            return 0 if server.started else 1
+        engine.close()  # judged valid; each worker process loads its own copy
+        print(f"lec-kg serve: starting {settings.workers} worker processes", file=sys.stderr)
+        os.environ[SETTINGS_ENV] = settings.to_json()
+        target = f"{__name__}:worker_app"
+        config = uvicorn.Config(target, factory=True, workers=settings.workers, **options)
+        _supervise(config, sock)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port (port 0: one the system picks), ready to be served."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)  # the worker processes serve it too
+    return sock
+
+
+def _supervise(config, sock: socket.socket) -> None:
+    """What `uvicorn.run` does for several workers, on the socket bound here: its supervisor
+    starts `config.workers` processes serving `sock` and replaces any that dies."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    kwargs: dict[str, object] = {"sockets": [sock]}
+    if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn (0.30) wants it
+        kwargs["target"] = uvicorn.Server(config).run
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, **kwargs).run()
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _write_port_file(path: Path, port: int) -> None:
+    """The port, written whole (a reader never sees half a number): a temporary file renamed."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(f"{port}\n", encoding="ascii")
+    os.replace(partial, path)
 
 
 def worker_app():
