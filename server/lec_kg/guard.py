@@ -1,16 +1,15 @@
 """Safety checks on SPARQL text before any engine sees it: size, nesting, outbound access.
 
-Nothing here parses SPARQL fully (the engine does that, in a worker process): a lexer that never
-recurses reads the text once, in time linear in its length, so a hostile query can neither crash
-nor stall this process. The lexer follows the terminals of the SPARQL 1.1 grammar (IRIs and the
-four kinds of string with their escapes, prefixed names with `%XX` and `\\` escapes, blank nodes,
-variables, comments, whitespace being space, tab, CR and LF only) and refuses, with line and
-column, any text it cannot read (a long string that does not close included): it never guesses.
-It finds
+Nothing here parses SPARQL fully (the engine does that, in a worker process): the lexer of
+`sparql_lexer` reads the text once, in time linear in its length, so a hostile query can neither
+crash nor stall this process, and refuses, with line and column, any text it cannot read. On its
+tokens the guard finds
 
 - the query form (SELECT, ASK, CONSTRUCT, DESCRIBE) after the prologue;
 - what this service never does on a request's behalf: SERVICE, LOAD, and FROM / FROM NAMED /
-  USING / USING NAMED naming anything but a graph of this store (file:, a remote http(s) graph);
+  USING / USING NAMED naming anything but a graph of this store (file:, a remote http(s) graph),
+  relative IRIs resolved as the engine resolves them: against the text's BASE, else the base
+  given (the service's: the endpoint's IRI);
 - what would take the engine down: text over the length cap, brackets nested deeper than the
   depth cap, or a group with more patterns and operators than the engine's recursion survives
   (measured with pyoxigraph 0.5: 5,000 nested groups, 10,000 chained `||` or triple patterns, or
@@ -31,15 +30,38 @@ USING, WITH and GRAPH name graphs of the store, which pyoxigraph never fetches.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
-from urllib.parse import urljoin
 
 from .engine_api import QueryForm
 from .errors import ForbiddenOperation, QuerySyntaxError, QueryTooComplex
+from .sparql_lexer import (
+    Token,
+    Unreadable,
+    decode_codepoints,
+    decode_iri,
+    expand,
+    line_col,
+    resolve,
+    syntax_error_at,
+    syntax_error_from,
+    tokens,
+)
+
+# The lexer's names its callers (engine, worker, protocol, tests) know from the guard.
+__all__ = [
+    "REMEMBER_TEXT_CHARS",
+    "Inspection",
+    "Limits",
+    "Token",
+    "cap_rows",
+    "check_dataset",
+    "inspect",
+    "syntax_error_at",
+    "syntax_error_from",
+    "tokens",
+]
 
 # Query texts up to this long may be remembered (parsed requests, inspections, row caps, the
 # speed of a query and its results); longer ones are handled afresh every time, so what is kept
@@ -55,6 +77,7 @@ QUERY_FORMS: dict[str, QueryForm] = {
     "DESCRIBE": "describe",
 }
 CLOSERS = {"}": "{", ")": "(", "]": "[", ")>>": "<<(", ">>": "<<", "|}": "{|"}
+OPENERS = frozenset(CLOSERS.values())
 CHAIN_PUNCT = frozenset(
     [".", ";", "||", "&&", "+", "-", "*", "/", "|", "=", "!=", "<", ">", "<=", ">="]
 )
@@ -81,48 +104,6 @@ GLUE_WORDS = frozenset(
 )
 OPERAND_ENDS = frozenset({"var", "string", "langtag", "number", "iri", "pname", "bnode"})
 
-_BASE = (
-    "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c-\u200d"
-    "\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd\U00010000-\U000effff"
-)
-_PN = _BASE + "_\\-0-9\u00b7\u0300-\u036f\u203f-\u2040"  # PN_CHARS
-_UCHAR = r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}"
-_ECHAR = r"""\\[tbnrf\\"']"""
-_PLX = r"%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?\#@%]"
-_TOKEN_PATTERN = rf"""
-    (?>(?:[ \t\r\n]+|\#[^\r\n]*)*)  # whitespace and comments before it, never given back
-    (?:(?P<end>\Z)
-  | (?P<iri><(?:[^<>"{{}}|^`\\\x00-\x20]|{_UCHAR})*>)
-  | (?P<string>'''(?:(?:''|')?(?:[^'\\]|{_ECHAR}|{_UCHAR}))*'''
-              |\"\"\"(?:(?:\"\"|\")?(?:[^"\\]|{_ECHAR}|{_UCHAR}))*\"\"\")
-  | (?P<unclosed>'''|\"\"\")
-  | (?P<short>'(?:[^'\\\n\r]|{_ECHAR}|{_UCHAR})*'|"(?:[^"\\\n\r]|{_ECHAR}|{_UCHAR})*")
-  | (?P<var>[?$][{_BASE}_0-9][{_BASE}_0-9\u00b7\u0300-\u036f\u203f-\u2040]*)
-  | (?P<bnode>_:[{_BASE}_0-9](?:[{_PN}.]*[{_PN}])?)
-  | PNAME
-  | (?P<langtag>@[a-zA-Z]+(?:-[a-zA-Z0-9]+)*(?:--[a-zA-Z]+)?)
-  | (?P<number>[0-9]+\.[0-9]*[eE][+-]?[0-9]+|\.?[0-9]+[eE][+-]?[0-9]+|[0-9]*\.[0-9]+|[0-9]+)
-  | (?P<word>[A-Za-z][A-Za-z0-9_]*)
-  | (?P<punct><<\(|\)>>|<<|>>|\{{\||\|\}}|\|\||&&|\^\^|<=|>=|!=|[{{}}()\[\];,.+\-*/<>=!^|~?]))
-    """
-_PNAME = rf"""(?P<pname>(?:[{_BASE}](?:[{_PN}.]*[{_PN}])?)?:
-               (?:(?:[{_BASE}_:0-9]|{_PLX})(?:(?:[{_PN}.:]|{_PLX})*(?:[{_PN}:]|{_PLX}))?)?)"""
-_TOKEN = re.compile(_TOKEN_PATTERN.replace("PNAME", _PNAME), re.VERBOSE)
-# Where no prefixed name can start (inside a run of name characters that no `:` ends).
-_TOKEN_NO_PNAME = re.compile(_TOKEN_PATTERN.replace("PNAME", "(?!)"), re.VERBOSE)
-_NAME_RUN = re.compile(f"[{_PN}.]*")
-_SKIP = re.compile(r"(?:[ \t\r\n]+|\#[^\r\n]*)*")
-_CODEPOINT = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
-_PN_ESCAPE = re.compile(r"\\(.)")
-
-
-class Token(NamedTuple):
-    """One lexical token: its kind, its text and where it starts (offset into the text)."""
-
-    kind: str
-    text: str
-    start: int
-
 
 @dataclass(frozen=True)
 class Limits:
@@ -143,67 +124,32 @@ class Inspection:
     iris: frozenset[str]  # every IRI the text names (escapes decoded, prefixed names expanded)
 
 
-def tokens(text: str) -> Iterator[Token]:
-    """The tokens of `text`, whitespace and comments left out; what is not a token is an error.
+def inspect(text: str, limits: Limits, *, update: bool = False, base: str = "") -> Inspection:
+    """Read `text` once and check it against the limits and the refusals (see the module doc).
 
-    Every character is looked at a bounded number of times whatever the text: a long string
-    that does not close is an error (no second reading), and once a run of name characters is
-    known to end without a `:`, no prefixed name is tried again inside it."""
-    pos, end = 0, len(text)
-    no_pname_before = 0
-    with_pname, without_pname = _TOKEN.match, _TOKEN_NO_PNAME.match
-    while True:
-        m = (without_pname if pos < no_pname_before else with_pname)(text, pos)
-        if m is None:
-            raise _Unreadable(text, _SKIP.match(text, pos).end())  # type: ignore[union-attr]
-        kind = m.lastgroup or "end"
-        if kind == "end":
-            return
-        start, pos = m.span(kind)
-        value = m.group(kind)
-        if kind == "unclosed":
-            raise _Unreadable(text, start)
-        if kind == "short":
-            kind = "string"
-        elif kind == "word" and start >= no_pname_before and pos < end and text[pos] not in " ({":
-            no_pname_before = _NAME_RUN.match(text, start).end()  # type: ignore[union-attr]
-        if kind in ("iri", "string") and "\\" in value:
-            _check_codepoints(text, value, start)
-        yield Token(kind, value, start)
-
-
-class _Unreadable(QuerySyntaxError):
-    """What the lexer cannot read, with its offset."""
-
-    def __init__(self, text: str, offset: int, why: str | None = None) -> None:
-        error = syntax_error_at(text, offset, why or _unreadable(text, offset))
-        super().__init__(error.detail, error.line, error.column)
-        self.offset = offset
-        self.why = why or _unreadable(text, offset)
-
-
-def inspect(text: str, limits: Limits, *, update: bool = False) -> Inspection:
-    """Read `text` once and check it against the limits and the refusals (see the module doc)."""
+    Relative IRIs resolve against `base` (the service's base IRI, the endpoint's), or against
+    the text's own BASE, itself resolved against `base`, as the engine resolves them; with no
+    base (the default), a relative IRI is kept as written."""
     if not update and len(text) > limits.max_chars:
         raise QueryTooComplex(
             f"the query is {len(text):,} characters long; the limit is {limits.max_chars:,}"
         )
     if "\\u" not in text and "\\U" not in text:
-        return _inspect(text, limits, update, text, None)
-    decoded, origin = _decode_codepoints(text)  # SPARQL 1.1 §19.2: decoded before parsing
+        return _inspect(text, limits, update, base, text, None)
+    decoded, origin = decode_codepoints(text)  # SPARQL 1.1 §19.2: decoded before parsing
     try:
-        found = _inspect(text, limits, update, text, None)
+        found = _inspect(text, limits, update, base, text, None)
     except QuerySyntaxError:
         if decoded != text:  # a refusal of what the decoded text asks for says more
-            _inspect(decoded, limits, update, text, origin)
+            _inspect(decoded, limits, update, base, text, origin)
         raise
     if decoded != text:
-        _inspect(decoded, limits, update, text, origin)
+        _inspect(decoded, limits, update, base, text, origin)
     return found
 
 
 def _inspect(
-    text: str, limits: Limits, update: bool, shown: str, origin: list[int] | None
+    text: str, limits: Limits, update: bool, base: str, shown: str, origin: list[int] | None
 ) -> Inspection:
     """The checks on one reading of the request; positions are reported in `shown`."""
 
@@ -217,11 +163,11 @@ def _inspect(
 
     def line(offset: int) -> str:
         decoded = "" if origin is None else ", once its \\u escapes are decoded"
-        return f"line {_line_col(shown, where(offset))[0]}{decoded}"
+        return f"line {line_col(shown, where(offset))[0]}{decoded}"
 
     try:
         toks = list(tokens(text))
-    except _Unreadable as exc:
+    except Unreadable as exc:
         if origin is None:
             raise
         raise refuse(exc.offset, exc.why) from None
@@ -231,7 +177,6 @@ def _inspect(
         if toks[i].kind == "word" and toks[i].text.upper() == "PREFIX"
     }
     prefixes: dict[str, str] = {}
-    base = ""
     form: QueryForm | None = None
     default: list[str] = []
     named: list[str] = []
@@ -256,7 +201,7 @@ def _inspect(
         )
         if after_operand and value in ("<<", "<<("):
             raise refuse(tok.start, f"'{value}' after an operand: write '< <' for less than")
-        if kind == "punct" and value in ("{", "(", "[", "<<(", "<<", "{|"):
+        if kind == "punct" and value in OPENERS:
             data = bool(stack and stack[-1][2]) or (
                 value == "{" and (prev is not None and prev.text.upper() == "DATA")
             )
@@ -296,14 +241,14 @@ def _inspect(
                     f"'{value}' may be read as an IRI or as '<' (less than) followed by code; "
                     "write a space after '<' when it means less than",
                 )
-            iris.add(_resolve(_decode_iri(value), base))
+            iris.add(resolve(decode_iri(value), base))
         elif kind == "pname":
             prefix = value[: value.index(":")]
             if not (prev is not None and prev.text.upper() == "PREFIX"):  # a use, not a declaration
                 _check_glued(prefix, declared_anywhere, tok.start, refuse, line)
                 if prefix not in prefixes:
                     raise refuse(tok.start, f"the prefix '{prefix}:' is not declared")
-                iris.add(_expand(value, prefixes))
+                iris.add(expand(value, prefixes))
         prev = tok
         if stack:
             continue
@@ -318,12 +263,12 @@ def _inspect(
                 raise refuse(tok.start, "PREFIX must be followed by a name like 'ex:'")
             if iri is None or iri.kind != "iri":
                 raise refuse(tok.start, "PREFIX must be followed by a name and an IRI")
-            prefixes[name.text[:-1]] = _resolve(_decode_iri(iri.text), base)
+            prefixes[name.text[:-1]] = resolve(decode_iri(iri.text), base)
             skip = 2
         elif upper == "BASE":
             if i + 1 >= len(toks) or toks[i + 1].kind != "iri":
                 raise refuse(tok.start, "BASE must be followed by an IRI")
-            base = _resolve(_decode_iri(toks[i + 1].text), base)
+            base = resolve(decode_iri(toks[i + 1].text), base)
             skip = 1
         elif upper == "VERSION":
             skip = 1
@@ -461,58 +406,6 @@ def _ends_operand(tok: Token | None) -> bool:
     return tok.kind == "punct" and tok.text in (")", "]", "}", ")>>", ">>")
 
 
-def _check_codepoints(text: str, lexeme: str, start: int) -> None:
-    """The engine refuses escapes naming a surrogate or a number past U+10FFFF."""
-    for m in _CODEPOINT.finditer(lexeme):
-        if not _codepoint_ok(int(m.group(1) or m.group(2), 16)):
-            raise _Unreadable(text, start + m.start(), f"'{m.group()}' is not a character")
-    if lexeme.startswith("<"):
-        decoded = _decode_iri(lexeme)
-        bad = re.search(r'[<>"{}|^`\\\x00-\x20]', decoded)
-        if bad is not None:
-            why = f"the IRI holds {bad.group()!r} once its escapes are decoded"
-            raise _Unreadable(text, start, why)
-
-
-def _codepoint_ok(code: int) -> bool:
-    return code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF
-
-
-def _decode_iri(iri: str) -> str:
-    inner = iri[1:-1]
-    if "\\" not in inner:
-        return inner
-    return _CODEPOINT.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), inner)
-
-
-def _decode_codepoints(text: str) -> tuple[str, list[int]]:
-    """`text` with every codepoint escape decoded, and where each character came from."""
-    out: list[str] = []
-    origin: list[int] = []
-    pos = 0
-    for m in _CODEPOINT.finditer(text):
-        code = int(m.group(1) or m.group(2), 16)
-        if not _codepoint_ok(code):
-            continue
-        out.append(text[pos : m.start()])
-        origin.extend(range(pos, m.start()))
-        out.append(chr(code))
-        origin.append(m.start())
-        pos = m.end()
-    out.append(text[pos:])
-    origin.extend(range(pos, len(text) + 1))
-    return "".join(out), origin
-
-
-def _unreadable(text: str, pos: int) -> str:
-    char = text[pos]
-    if char in "'\"":
-        return "a string is not closed or holds a bad escape"
-    if char == "<":
-        return "an IRI is not closed or holds a character IRIs cannot hold"
-    return f"unexpected character {char!r}"
-
-
 def check_dataset(graphs: Collection[str], known: Collection[str], where: str) -> None:
     """Refuse any dataset IRI that is not a graph of this store (nothing is ever fetched)."""
     for iri in graphs:
@@ -525,48 +418,11 @@ def check_dataset(graphs: Collection[str], known: Collection[str], where: str) -
         raise ForbiddenOperation(f"{where} <{iri}> is not a graph of this store: {why}", graph=iri)
 
 
-def syntax_error_from(message: str) -> QuerySyntaxError:
-    """A QuerySyntaxError from pyoxigraph's message (`error at 3:16: expected ...`)."""
-    m = re.match(r"error at (\d+):(\d+): (.*)", message, re.DOTALL)
-    if m is None:
-        return QuerySyntaxError(_shorten(message))
-    line, column = int(m.group(1)), int(m.group(2))
-    return QuerySyntaxError(
-        f"syntax error at line {line}, column {column}: {_shorten(m.group(3))}", line, column
-    )
-
-
-def syntax_error_at(text: str, offset: int, why: str) -> QuerySyntaxError:
-    """A QuerySyntaxError pointing at a character offset of `text`."""
-    line, column = _line_col(text, offset)
-    return QuerySyntaxError(f"syntax error at line {line}, column {column}: {why}", line, column)
-
-
-def _shorten(detail: str, limit: int = 300) -> str:
-    """pyoxigraph lists every expected character class; keep the message readable."""
-    one_line = " ".join(detail.split())
-    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
-
-
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def _expand(pname: str, prefixes: dict[str, str]) -> str:
-    prefix, _, local = pname.partition(":")
-    return prefixes[prefix] + _PN_ESCAPE.sub(r"\1", local)
-
-
-def _resolve(iri: str, base: str) -> str:
-    return urljoin(base, iri) if base else iri
-
-
 def _term_iri(tok: Token, prefixes: dict[str, str], base: str) -> str | None:
     if tok.kind == "iri":
-        return _resolve(_decode_iri(tok.text), base)
+        return resolve(decode_iri(tok.text), base)
     if tok.kind == "pname" and tok.text.partition(":")[0] in prefixes:
-        return _expand(tok.text, prefixes)
+        return expand(tok.text, prefixes)
     return None
 
 
@@ -581,7 +437,7 @@ def cap_rows(text: str, cap: int) -> str | None:
     except QuerySyntaxError:
         return None
     for i, tok in enumerate(toks):
-        if tok.kind == "punct" and tok.text in ("{", "(", "[", "<<(", "<<", "{|"):
+        if tok.kind == "punct" and tok.text in OPENERS:
             depth += 1
         elif tok.kind == "punct" and tok.text in CLOSERS:
             depth -= 1

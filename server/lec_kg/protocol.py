@@ -1,19 +1,23 @@
 """The SPARQL 1.1 Protocol's request rules: which operation a request carries, and its dataset.
 
 Pure functions over parameters and bytes; the route reads the request and hands them in. Every rule
-broken is a `BadRequest` that says which.
+broken is a `BadRequest` that says which. An update's `using-graph-uri` / `using-named-graph-uri`
+(Protocol §2.2.3) become USING / USING NAMED clauses in the text itself (`apply_using`), so the
+guard checks them and the engine evaluates them exactly as if the client had written them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 from urllib.parse import parse_qsl
 
 from .errors import BadRequest
-from .guard import REMEMBER_TEXT_CHARS
+from .guard import CLOSERS, OPENERS, REMEMBER_TEXT_CHARS
+from .sparql_lexer import NOT_IN_IRIREF, Token, is_absolute, line_col, tokens
 
 FORM = "application/x-www-form-urlencoded"
 SPARQL_QUERY = "application/sparql-query"
@@ -44,6 +48,8 @@ class Operation:
     default_graphs: tuple[str, ...] = ()
     named_graphs: tuple[str, ...] = ()
     formats: tuple[str, ...] = ()
+    using_graphs: tuple[str, ...] = ()  # using-graph-uri (updates)
+    using_named_graphs: tuple[str, ...] = ()  # using-named-graph-uri (updates)
 
 
 def read_operation(
@@ -84,16 +90,110 @@ def _read_operation(
     unsupported = (
         ("using-graph-uri", "using-named-graph-uri")
         if kind == "query"
-        else ("default-graph-uri", "named-graph-uri", "using-graph-uri", "using-named-graph-uri")
+        else ("default-graph-uri", "named-graph-uri")
     )
     for name in unsupported:
         if dataset[name]:
-            raise BadRequest(f"{name} is not supported with {kind}= on this service")
+            other = "update=" if kind == "query" else "query="
+            raise BadRequest(f"{name} is not supported with {kind}=; it goes with {other}")
     if any(not uri.strip() for k in ("default-graph-uri", "named-graph-uri") for uri in dataset[k]):
         raise BadRequest("default-graph-uri and named-graph-uri must not be empty")
+    for name in ("using-graph-uri", "using-named-graph-uri"):
+        for uri in dataset[name]:
+            graph_iri(uri, name)
     return Operation(
-        kind, text, dataset["default-graph-uri"], dataset["named-graph-uri"], formats(params)
+        kind,
+        text,
+        dataset["default-graph-uri"],
+        dataset["named-graph-uri"],
+        formats(params),
+        dataset["using-graph-uri"],
+        dataset["using-named-graph-uri"],
     )
+
+
+def graph_iri(value: str, where: str) -> str:
+    """`value`, when it can be written as an absolute IRIREF (`<...>`); else a 400 naming it."""
+    if not value:
+        raise BadRequest(f"{where} must not be empty")
+    bad = NOT_IN_IRIREF.search(value)
+    if bad is not None:
+        raise BadRequest(
+            f"{where} {value!r} is not an IRI: it holds {bad.group()!r} at position "
+            f"{bad.start() + 1}, which an IRI cannot hold"
+        )
+    if not is_absolute(value):
+        raise BadRequest(f"{where} {value!r} is not an absolute IRI (like http://example.org/g)")
+    return value
+
+
+def apply_using(text: str, using: Sequence[str] = (), using_named: Sequence[str] = ()) -> str:
+    """The update `text` with `USING <g>` for each of `using` and `USING NAMED <g>` for each of
+    `using_named` in every operation that reads a dataset (Protocol §2.2.3): before the WHERE of
+    each DELETE / INSERT ... WHERE, and `DELETE WHERE { P }` written as its equivalent
+    `DELETE { P } USING ... WHERE { P }`. Other operations (INSERT DATA, CLEAR, ...) are left as
+    they are. A text that already says USING, USING NAMED or WITH is a 400, as the Protocol
+    requires; so is an IRI that cannot be written as an IRIREF. What is inserted stays on its
+    line: the line numbers of the text are kept (columns after an insertion move)."""
+    if not using and not using_named:
+        return text
+    clause = " ".join(
+        [f"USING <{graph_iri(g, 'using-graph-uri')}>" for g in using]
+        + [f"USING NAMED <{graph_iri(g, 'using-named-graph-uri')}>" for g in using_named]
+    )
+    toks = list(tokens(text))  # what the lexer cannot read is a 400 with line and column
+    inserts: list[tuple[int, str]] = []
+    depth = 0
+    for i, tok in enumerate(toks):
+        if tok.kind == "punct":
+            depth += tok.text in OPENERS
+            depth -= tok.text in CLOSERS
+            continue
+        word = tok.text.upper() if tok.kind == "word" else ""
+        if word in ("USING", "WITH"):
+            line, column = line_col(text, tok.start)
+            raise BadRequest(
+                "using-graph-uri and using-named-graph-uri cannot be combined with USING, "
+                f"USING NAMED or WITH in the update ({tok.text} at line {line}, column {column})"
+            )
+        if word != "WHERE" or depth:
+            continue
+        if i > 0 and toks[i - 1].kind == "word" and toks[i - 1].text.upper() == "DELETE":
+            pattern = _group(text, toks, i + 1)
+            if pattern is not None:  # else the engine says what is wrong with the text
+                inserts.append((tok.start, f"{pattern} {clause} "))
+        else:
+            inserts.append((tok.start, f"{clause} "))
+    pieces: list[str] = []
+    pos = 0
+    for at, inserted in inserts:
+        pieces += [text[pos:at], inserted]
+        pos = at
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _group(text: str, toks: list[Token], first: int) -> str | None:
+    """The `{ ... }` group that starts at token `first`, if one does, on one line: its tokens
+    as written, comments and line breaks between them made one space, line breaks in long
+    strings written as `\\n` / `\\r` escapes (the same string)."""
+    if first >= len(toks) or toks[first].text != "{":
+        return None
+    depth = 0
+    pieces: list[str] = []
+    end = toks[first].start
+    for tok in toks[first:]:
+        if tok.start > end:
+            pieces.append(" ")
+        end = tok.start + len(tok.text)
+        pieces.append(tok.text.replace("\r", "\\r").replace("\n", "\\n"))
+        if tok.kind != "punct":
+            continue
+        depth += tok.text in OPENERS
+        depth -= tok.text in CLOSERS
+        if depth == 0:
+            return "".join(pieces)
+    return None
 
 
 @lru_cache(maxsize=1024)
@@ -109,7 +209,7 @@ def query_items(raw: bytes) -> list[tuple[str, str]]:
     return list(_query_items(raw))
 
 
-def formats(params: list[tuple[str, str]]) -> tuple[str, ...]:
+def formats(params: Sequence[tuple[str, str]]) -> tuple[str, ...]:
     """The values of the format= and output= parameters, in order."""
     return tuple(v for k, v in params if k in FORMAT_PARAMS and v.strip())
 
