@@ -1,15 +1,36 @@
-"""Settings: read in one place (environment and command line) and passed in everywhere else."""
+"""Settings: read in one place (environment and command line) and passed in everywhere else.
+
+`Settings` holds the values; `OPTIONS` is the one table of every setting's environment variable,
+flag, accepted values and help, from which `load_settings` reads the environment and the flags,
+`cli.build_parser` makes the flags, and `settings_table` writes the README's table. A bad value
+is refused with a `SettingError` naming the variable or flag, the value and what is expected.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib.resources import files
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
 from platformdirs import user_data_dir
+
+from .setting_values import (
+    Parser,
+    base_iri,
+    duration,
+    file_path,
+    folder,
+    host,
+    plain,
+    public_url,
+    size,
+    switch,
+    whole,
+)
 
 DEFAULT_BASE_IRI = "https://w3id.org/lec-kg/"
 TOKEN_ENV = "LEC_KG_WRITE_TOKEN"
@@ -39,6 +60,7 @@ class Settings:
     write_token: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    port_file: Path | None = None  # once listening, `serve` writes the port there
     query_timeout_s: float = 30.0
     max_body_bytes: int = 1_000_000
     max_query_chars: int = 100_000
@@ -55,7 +77,8 @@ class Settings:
     max_waiting_queries: int = 8  # requests waiting for a free worker, overall ...
     max_waiting_per_client: int = 4  # ... and per client; past either: 503 / 429
     retry_after_s: int = 2
-    workers: int = 1
+    workers: int = 1  # server processes sharing the port
+    query_workers: int = 0  # query processes per server process; 0: `automatic_query_workers`
     # Inferred triples one write may derive or withdraw; over it the write is refused, so its
     # cost cannot be chosen by a writer (the shipped data's whole closure is about 3,000).
     inference_budget: int = 100_000
@@ -78,6 +101,12 @@ class Settings:
         return f"http://{host}:{self.port}"
 
     @property
+    def query_processes(self) -> int:
+        """Query processes for each server process: `query_workers`, or when 0 the automatic
+        number (see `automatic_query_workers`)."""
+        return self.query_workers or automatic_query_workers(self.workers)
+
+    @property
     def writable(self) -> bool:
         """Writing is on only when a non-empty write token is configured."""
         return bool(self.write_token)
@@ -85,50 +114,326 @@ class Settings:
     def to_json(self) -> str:
         """The settings as JSON for a child process, without the write token (the child reads
         that from its environment, as this process did)."""
-        fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
-        fields.pop("write_token")
-        return json.dumps(fields)
+        values = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        values.pop("write_token")
+        return json.dumps(values)
 
     @classmethod
     def from_json(cls, text: str, environ: dict[str, str] | None = None) -> Settings:
         """Settings written by `to_json`, with the write token from the environment."""
-        fields = json.loads(text)
-        for name in ("source_dir", "data_dir"):
-            if fields.get(name) is not None:
-                fields[name] = Path(fields[name])
+        values = json.loads(text)
+        for f in fields(cls):
+            if "Path" in str(f.type) and values.get(f.name) is not None:
+                values[f.name] = Path(values[f.name])
         env = os.environ if environ is None else environ
-        return cls(**fields, write_token=env.get(TOKEN_ENV) or None)
+        return cls(**values, write_token=env.get(TOKEN_ENV) or None)
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; None values are ignored."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        kept: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **kept)
 
 
-def settings_from_env(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
-    """Settings from the environment, then the command line's overrides on top."""
+def automatic_query_workers(workers: int, cores: int | None = None) -> int:
+    """Query processes per server process when `query_workers` is 0: max(2, cores) for one
+    server process, cores // workers (at least 2) for several, so they share the cores."""
+    if cores is None:
+        affinity = getattr(os, "sched_getaffinity", None)
+        cores = len(affinity(0)) if affinity else (os.cpu_count() or 2)
+    return max(2, cores // max(1, workers))
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from the environment, then typed overrides on top (None values are ignored)."""
+    return load_settings(environ).with_overrides(**overrides)
+
+
+# ---------------------------------------------------------------- the table of settings
+
+
+class SettingError(ValueError):
+    """A setting's value cannot be used; the message is one line naming it, its value and
+    what is expected."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: where it is read from, how its text is parsed, what it means."""
+
+    name: str  # the Settings field (or `memory`, which clears data_dir)
+    env: str
+    flag: str | None  # None: environment only
+    parse: Parser
+    help: str
+    commands: tuple[str, ...] = ("serve",)  # the commands that take the flag
+    metavar: str = "N"
+    default: str | None = None  # shown in the table; None: the Settings default, as written
+    show: Callable[[object], str] = plain  # how the Settings default is written
+
+
+ALL_COMMANDS = ("serve", "validate", "query", "export", "add")
+STORE_COMMANDS = ("serve", "export", "add")
+
+
+def _mib(value: object) -> str:
+    return plain(int(value) / 2**20)  # type: ignore[call-overload]
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "source_dir",
+        "LEC_KG_SOURCE_DIR",
+        "--source-dir",
+        folder,
+        "folder holding ontology/, graph/ and shapes/",
+        ALL_COMMANDS,
+        "DIR",
+        "the copy installed with the package, or the checkout it runs from",
+    ),
+    Option(
+        "base_iri",
+        "LEC_KG_BASE_IRI",
+        "--base-iri",
+        base_iri,
+        "base IRI things and terms are served under",
+        ALL_COMMANDS,
+        "IRI",
+    ),
+    Option(
+        "data_dir",
+        "LEC_KG_DATA_DIR",
+        "--data-dir",
+        folder,
+        "store folder (the journal of writes)",
+        STORE_COMMANDS,
+        "DIR",
+        "the user data folder (`~/.local/share/lec-kg` on Linux)",
+    ),
+    Option(
+        "memory",
+        "LEC_KG_MEMORY",
+        "--memory",
+        switch,
+        "no store folder: keep everything in memory (export: the shipped files only)",
+        ("serve", "export"),
+        "",
+        "off",
+    ),
+    Option(
+        "write_token",
+        TOKEN_ENV,
+        None,
+        str,
+        "the Bearer token that turns writing on (never a flag, so it stays out of process lists)",
+        (),
+        "",
+        "unset: writing off",
+    ),
+    Option("host", "LEC_KG_HOST", "--host", host, "interface to listen on", metavar="HOST"),
+    Option(
+        "port",
+        "LEC_KG_PORT",
+        "--port",
+        whole(0, 65535),
+        "port to listen on (0: any free one)",
+        metavar="PORT",
+    ),
+    Option(
+        "port_file",
+        "LEC_KG_PORT_FILE",
+        "--port-file",
+        file_path,
+        "once listening, write the port there (for port 0)",
+        metavar="FILE",
+        default="none",
+    ),
+    Option(
+        "public_url",
+        "LEC_KG_PUBLIC_URL",
+        "--public-url",
+        public_url,
+        "URL people reach the service at (https://kg.example.org), for the IRIs it writes "
+        "about itself",
+        metavar="URL",
+        default="http://HOST:PORT",
+    ),
+    Option(
+        "workers",
+        "LEC_KG_WORKERS",
+        "--workers",
+        whole(1, 256),
+        "server processes sharing the port (one per core is fastest)",
+    ),
+    Option(
+        "query_workers",
+        "LEC_KG_QUERY_WORKERS",
+        "--query-workers",
+        whole(0, 256, " (0: automatic)"),
+        "query processes per server process; 0: automatic, max(2, cores) with one server "
+        "process, cores // workers (at least 2) with several",
+    ),
+    Option(
+        "query_timeout_s",
+        "LEC_KG_QUERY_TIMEOUT",
+        "--query-timeout",
+        duration(86400),
+        "seconds a query may run before it is stopped (503)",
+        ("serve", "query"),
+        "SECONDS",
+    ),
+    Option(
+        "query_slice_s",
+        "LEC_KG_QUERY_SLICE",
+        "--query-slice",
+        duration(3600),
+        "seconds after which a running query counts as long-running",
+        metavar="SECONDS",
+    ),
+    Option(
+        "long_query_slots",
+        "LEC_KG_LONG_QUERY_SLOTS",
+        "--long-query-slots",
+        whole(0, 1024, " (0: automatic)"),
+        "long-running queries at once; 0: one fewer than the query processes",
+    ),
+    Option(
+        "long_queries_per_client",
+        "LEC_KG_LONG_QUERIES_PER_CLIENT",
+        "--long-queries-per-client",
+        whole(1, 1024),
+        "long-running queries one client may have at once (past it: 429)",
+    ),
+    Option(
+        "max_waiting_queries",
+        "LEC_KG_MAX_WAITING_QUERIES",
+        "--max-waiting-queries",
+        whole(0, 100_000),
+        "queries waiting for a free query process, overall (past it: 503)",
+    ),
+    Option(
+        "max_waiting_per_client",
+        "LEC_KG_MAX_WAITING_PER_CLIENT",
+        "--max-waiting-per-client",
+        whole(0, 100_000),
+        "queries waiting for a free query process, per client (past it: 429)",
+    ),
+    Option(
+        "retry_after_s",
+        "LEC_KG_RETRY_AFTER",
+        "--retry-after",
+        duration(86400, whole_seconds=True),
+        "seconds a busy answer (429, 503) asks the client to wait (Retry-After)",
+        metavar="SECONDS",
+    ),
+    Option(
+        "worker_memory_mb",
+        "LEC_KG_WORKER_MEMORY_MB",
+        "--worker-memory-mb",
+        size("MiB", 2**40, "MiB"),
+        "address space of each query process in MiB; a query past it is answered 507 "
+        "(0: no ceiling)",
+        metavar="MB",
+    ),
+    Option(
+        "max_body_bytes",
+        "LEC_KG_MAX_BODY",
+        "--max-body",
+        size("", 2**30, low_bytes=1),
+        "largest request body in bytes, or with a unit (1MB); past it: 413",
+        metavar="SIZE",
+    ),
+    Option(
+        "max_query_chars",
+        "LEC_KG_MAX_QUERY_CHARS",
+        "--max-query-chars",
+        whole(1, 100_000_000),
+        "longest query or update text, in characters",
+    ),
+    Option(
+        "max_result_rows",
+        "LEC_KG_MAX_RESULT_ROWS",
+        "--max-result-rows",
+        whole(1, 100_000_000),
+        "rows a result is cut at (header X-LEC-Truncated)",
+        ("serve", "query"),
+    ),
+    Option(
+        "result_cache_bytes",
+        "LEC_KG_RESULT_CACHE_MB",
+        "--result-cache-mb",
+        size("MiB", 2**40),
+        "memory in MiB for results kept until the data changes (0 keeps none)",
+        metavar="MB",
+        show=_mib,
+    ),
+    Option(
+        "inference_budget",
+        "LEC_KG_INFERENCE_BUDGET",
+        "--inference-budget",
+        whole(0, 100_000_000),
+        "inferred triples one write may derive or withdraw; over it the write is refused",
+        ("serve", "add"),
+    ),
+    Option(
+        "max_update_quads",
+        "LEC_KG_MAX_UPDATE_QUADS",
+        "--max-update-quads",
+        whole(1, 100_000_000),
+        "quads one update may remove and add, all told",
+        ("serve", "add"),
+    ),
+)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, flags: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from `OPTIONS`: the defaults, then the environment, then the flags (by option
+    name, as text); SettingError on the first value that cannot be used. An empty environment
+    variable counts as unset."""
     env = os.environ if environ is None else environ
-    base = Settings(write_token=env.get(TOKEN_ENV) or None)
-    if env.get("LEC_KG_BASE_IRI"):
-        base = replace(base, base_iri=env["LEC_KG_BASE_IRI"])
-    if env.get("LEC_KG_RESULT_CACHE_MB"):
-        mb = float(env["LEC_KG_RESULT_CACHE_MB"])
-        base = replace(base, result_cache_bytes=int(mb * 2**20))
-    if env.get("LEC_KG_PUBLIC_URL"):
-        base = replace(base, public_url=env["LEC_KG_PUBLIC_URL"])
-    if env.get("LEC_KG_QUERY_TIMEOUT"):
-        base = replace(base, query_timeout_s=float(env["LEC_KG_QUERY_TIMEOUT"]))
-    if env.get("LEC_KG_WORKER_MEMORY_MB"):
-        base = replace(base, worker_memory_mb=int(env["LEC_KG_WORKER_MEMORY_MB"]))
-    return base.with_overrides(**overrides)
+    given = flags or {}
+    settings = Settings()
+    for layer in ("env", "flag"):
+        for option in OPTIONS:
+            if layer == "env":  # a flag overrides its variable, which is then not read at all
+                text = None if option.name in given else env.get(option.env) or None
+            else:
+                text = given.get(option.name)
+            if text is None:
+                continue
+            where = option.env if layer == "env" else option.flag
+            try:
+                value = option.parse(text)
+            except ValueError as exc:
+                raise SettingError(f"{where}={text!r}: {exc}") from None
+            if option.name == "memory":
+                settings = replace(settings, data_dir=None) if value else settings
+            else:
+                field_value: dict[str, Any] = {option.name: value}
+                settings = replace(settings, **field_value)
+    return settings
 
 
-def public_url_problem(url: str | None) -> str | None:
-    """Why `url` cannot be the service's public URL (None when it can, or when it is unset)."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return f"the public URL must be an absolute http:// or https:// URL, not {url!r}"
-    if parts.query or parts.fragment or any(c.isspace() or ord(c) < 32 for c in url):
-        return f"the public URL must have no query, fragment or spaces: {url!r}"
-    return None
+def default_text(option: Option, defaults: Settings | None = None) -> str:
+    """The option's default as the table and `--help` show it."""
+    if option.default is not None:
+        return option.default
+    return f"`{option.show(getattr(defaults or Settings(), option.name))}`"
+
+
+def settings_table() -> str:
+    """The README's table of settings, one row per option, in `OPTIONS` order."""
+    defaults = Settings()
+    rows = [
+        "| environment variable | flag | default | what it sets |",
+        "| --- | --- | --- | --- |",
+    ]
+    for o in OPTIONS:
+        flag = "—"
+        if o.flag is not None:
+            takes = f"{o.flag} {o.metavar}".strip()
+            where = "all commands" if o.commands == ALL_COMMANDS else ", ".join(o.commands)
+            flag = f"`{takes}` ({where})"
+        rows.append(f"| `{o.env}` | {flag} | {default_text(o, defaults)} | {o.help} |")
+    return "\n".join(rows) + "\n"

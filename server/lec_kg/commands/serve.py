@@ -3,7 +3,7 @@
 A graph that fails the shapes is not served: the command prints the report and exits with 1
 before it listens on any port. Once the graph has passed, the command binds the port itself
 (`--port 0` lets the system pick a free one), announces the bound address on stderr, writes the
-port to `--port-file` if given, and hands the socket to uvicorn.
+port to `--port-file` (`settings.port_file`) if given, and hands the socket to uvicorn.
 
 With `--workers N` (N > 1) uvicorn runs N server processes on one listening socket, each with
 its own in-memory copy of the graph built by `worker_app`. They share the data directory's
@@ -23,8 +23,9 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
-from ..config import TOKEN_ENV, Settings, public_url_problem
+from ..config import TOKEN_ENV, Settings
 from ..errors import LecKgError
 from ..observability import ACCESS_LOG, BufferedLineHandler
 
@@ -43,12 +44,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from ..validation import load_validator
 
     _configure_logging()
-    if settings.workers < 1:
-        print("lec-kg serve: --workers must be at least 1", file=sys.stderr)
-        return 2
-    if (problem := public_url_problem(settings.public_url)) is not None:
-        print(f"lec-kg serve: --public-url: {problem}", file=sys.stderr)
-        return 2
+    # Each value was checked as it was read (config.load_settings); what is left to refuse is
+    # a combination.
     if settings.workers > 1 and settings.in_memory and settings.writable:
         print(
             "lec-kg serve: several workers share writes through the data directory's journal; "
@@ -60,9 +57,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print(f"lec-kg serve: loading and validating the graph ({where})", file=sys.stderr)
     try:
         # With several workers this engine only judges the graph (each worker builds its own):
-        # one query worker is enough for that.
-        pool = 1 if settings.workers > 1 else None
-        engine = build_engine(settings, load_validator(settings), query_workers=pool)
+        # one query process is enough for that.
+        judge = settings.with_overrides(query_workers=1) if settings.workers > 1 else settings
+        engine = build_engine(judge, load_validator(settings))
     except LecKgError as exc:
         print(f"lec-kg serve: not serving: {exc.title}: {exc.detail}", file=sys.stderr)
         _print_report(exc.extra.get("report"))
@@ -93,12 +90,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"lec-kg serve: SPARQL endpoint {_url(settings.host, port)}/sparql, writing {writing}",
             file=sys.stderr,
         )
-        if getattr(args, "port_file", None) is not None:
-            _write_port_file(args.port_file, port)
+        if settings.port_file is not None:
+            _write_port_file(settings.port_file, port)
         # uvicorn serves the socket bound here, so the port announced is the port listened on,
         # also when --port 0 let the system pick it.
-        options = {"server_header": False, "access_log": False}
-        options["log_config"] = None  # the logging set up here stays as it is (no dictConfig)
+        # log_config None: the logging set up here stays as it is (no dictConfig)
+        options: dict[str, Any] = {"server_header": False, "access_log": False, "log_config": None}
         if settings.workers == 1:
             server = uvicorn.Server(uvicorn.Config(create_app(settings, engine), **options))
             with contextlib.suppress(KeyboardInterrupt):
@@ -135,7 +132,7 @@ def _supervise(config, sock: socket.socket) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    kwargs: dict[str, object] = {"sockets": [sock]}
+    kwargs: dict[str, Any] = {"sockets": [sock]}
     if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn (0.30) wants it
         kwargs["target"] = uvicorn.Server(config).run
     with contextlib.suppress(KeyboardInterrupt):
