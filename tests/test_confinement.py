@@ -26,7 +26,7 @@ from lec_kg.config import Settings
 from lec_kg.engine import OxigraphEngine, build_engine
 from lec_kg.engine_api import QueryRequest
 from lec_kg.errors import QueryOutOfMemory
-from lec_kg.isolation import WorkerPool
+from lec_kg.isolation import WorkerPool, _Worker
 
 SERVER = str(Path(__file__).resolve().parents[1] / "server")
 JSON = "application/sparql-results+json"
@@ -274,8 +274,11 @@ def test_an_unknown_architecture_gets_no_filter_and_says_so() -> None:
 
 @pytest.fixture(scope="module")
 def small(settings: Settings) -> Iterator[OxigraphEngine]:
-    """An engine whose two workers may use 300 MB each."""
-    built = build_engine(replace(settings, worker_memory_mb=300), query_workers=2)
+    """An engine whose two workers may use 300 MB each, started where Rust backtraces are on
+    (a long backtrace after the allocation message must not hide why the worker died)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RUST_BACKTRACE", "full")
+        built = build_engine(replace(settings, worker_memory_mb=300), query_workers=2)
     assert built.is_ready(), built.not_ready_reason
     yield built
     built.close()
@@ -312,3 +315,39 @@ def test_ready_reports_the_walls(client) -> None:
     isolation = client.get("/ready").json()["isolation"]
     assert {k: isolation[k] for k in WALLS} == WALLS
     assert isolation["memory_mb"] == Settings().worker_memory_mb
+
+
+@pytest.mark.parametrize("after", [0, 20_000])
+def test_an_allocation_failure_is_recognised_whatever_follows_it_on_stderr(after: int) -> None:
+    """A real process that writes Rust's allocation-failure line, then `after` bytes (a Rust
+    backtrace can be longer than the stderr tail kept), then aborts: it died out of memory."""
+    script = (
+        "import os, sys\n"
+        "sys.stderr.write('memory allocation of 536870912 bytes failed\\n')\n"
+        f"sys.stderr.write('   at frame\\n' * {after // 12})\n"
+        "sys.stderr.flush()\n"
+        "os.abort()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    worker = _Worker(proc, 0)
+    proc.wait(timeout=60)
+    worker.kill()
+    assert worker.out_of_memory()
+
+
+def test_a_plain_abort_is_not_taken_for_lack_of_memory() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import os, sys; sys.stderr.write('boom\\n'); os.abort()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    worker = _Worker(proc, 0)
+    proc.wait(timeout=60)
+    worker.kill()
+    assert not worker.out_of_memory()

@@ -18,19 +18,17 @@ fails, Python raises MemoryError) is told apart from other deaths (`WorkerOutOfM
 reply or by what it wrote to stderr, which the parent reads (and passes on to its own stderr).
 Who may wait for a worker, and who may keep one long, is `admission`'s business.
 
-Wire format, both ways: 8 bytes (header length, payload length, big-endian), a JSON header, then
-the payload. The child's side is `worker.py`; this module is the parent's side and the framing.
+The wire format is `framing`'s; the child's side is `worker.py`; this module is the parent's
+side: the pool.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import select
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -40,18 +38,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .admission import Admission, Bounds, Refused
+from .framing import WorkerDied, WorkerTimeout, read_frame, write_frame
+
+__all__ = ["NoWorker", "WorkerDied", "WorkerOutOfMemory", "WorkerPool", "WorkerTimeout"]
+__all__ += ["read_frame", "write_frame"]  # the worker's side reads them from here
 
 LOG = logging.getLogger("lec_kg.isolation")
-_FRAME = struct.Struct("!II")
 START_TIMEOUT_S = 120.0
-
-
-class WorkerTimeout(Exception):
-    """The worker did not answer before the deadline and was killed."""
-
-
-class WorkerDied(Exception):
-    """The worker process ended while working (a crash, e.g. a stack overflow)."""
 
 
 class NoWorker(Exception):
@@ -71,50 +64,6 @@ RUST_OOM = b"memory allocation of "  # what Rust's default alloc-error handler w
 STDERR_TAIL = 4096  # bytes of a worker's stderr kept to tell why it died
 
 
-# ---------------------------------------------------------------- framing
-
-
-def write_frame(fd: int, header: dict, payload: bytes) -> None:
-    head = json.dumps(header, ensure_ascii=False).encode("utf-8")
-    data = memoryview(_FRAME.pack(len(head), len(payload)) + head + payload)
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
-
-
-def read_frame(fd: int, deadline: float | None) -> tuple[dict, bytes] | None:
-    """One frame, or None at end of file before it starts."""
-    first = _read_exact(fd, _FRAME.size, deadline, allow_eof=True)
-    if first is None:
-        return None
-    head_len, payload_len = _FRAME.unpack(first)
-    head = _read_exact(fd, head_len, deadline)
-    payload = _read_exact(fd, payload_len, deadline) if payload_len else b""
-    assert head is not None and payload is not None
-    return json.loads(head), payload
-
-
-def _read_exact(fd: int, n: int, deadline: float | None, allow_eof: bool = False) -> bytes | None:
-    chunks = []
-    poller = None
-    if deadline is not None:
-        poller = select.poll()  # not select(): it fails on descriptors above 1023
-        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-    while n > 0:
-        if poller is not None and deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not poller.poll(remaining * 1000):
-                raise WorkerTimeout()
-        chunk = os.read(fd, min(n, 1 << 20))
-        if not chunk:
-            if allow_eof and not chunks:
-                return None
-            raise WorkerDied()
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
 # ---------------------------------------------------------------- the parent's pool
 
 
@@ -127,6 +76,7 @@ class _Worker:
         self.fd_in = proc.stdin.fileno()
         self.fd_out = proc.stdout.fileno()
         self.tail = b""  # the end of what the worker wrote to stderr
+        self.oom_seen = False  # Rust's "memory allocation of N bytes failed" was written
         self._drain = threading.Thread(
             target=self._pass_stderr, args=(proc.stderr.fileno(),), daemon=True
         )
@@ -141,6 +91,9 @@ class _Worker:
                 return
             if not chunk:
                 return
+            # The marker is looked for in every chunk (and across two), not only in the kept
+            # tail: a backtrace after it could push it out.
+            self.oom_seen = self.oom_seen or RUST_OOM in self.tail[-len(RUST_OOM) :] + chunk
             self.tail = (self.tail + chunk)[-STDERR_TAIL:]
             with contextlib.suppress(OSError):
                 os.write(2, chunk)
@@ -156,7 +109,7 @@ class _Worker:
 
     def out_of_memory(self) -> bool:
         """After `kill`: did it abort because an allocation failed?"""
-        return self.proc.returncode == -signal.SIGABRT and RUST_OOM in self.tail
+        return self.proc.returncode == -signal.SIGABRT and self.oom_seen
 
 
 class WorkerPool:
@@ -344,7 +297,6 @@ class WorkerPool:
             f"import sys; sys.path.insert(0, {package_parent!r}); "
             f"from lec_kg.worker import worker_main; worker_main({self.memory_mb!r})"
         )
-        from .config import TOKEN_ENV  # here: the worker itself never needs the settings
 
         proc = subprocess.Popen(
             [sys.executable, "-c", code],
@@ -352,7 +304,7 @@ class WorkerPool:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             bufsize=0,
-            env={k: v for k, v in os.environ.items() if k != TOKEN_ENV},  # no secret inside
+            env=_worker_environment(),
         )
         with self._state_lock:  # lock order: the owner's state lock, then the pool's
             version, data = self._snapshot()
@@ -396,3 +348,13 @@ def _readable(fd: int, until: float) -> bool:
     poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     remaining = until - time.monotonic()
     return bool(poller.poll(max(0.0, remaining) * 1000))
+
+
+def _worker_environment() -> dict[str, str]:
+    """A worker's environment: no write token (no secret inside a process that runs queries),
+    and no Rust backtraces (an aborting worker's message stays short and readable)."""
+    from .config import TOKEN_ENV  # here: the worker itself never imports the settings
+
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    env["RUST_BACKTRACE"] = "0"
+    return env
