@@ -138,9 +138,9 @@ def serve_minimal(port: int) -> None:
 
     def answer(text: str) -> tuple[int, str, bytes]:
         try:
-            form = engine.query_form(text)
-            media = "text/turtle" if form in ("construct", "describe") else JSON_RESULTS
-            result = engine.query(QueryRequest(text), media)
+            prepared = engine.prepare(QueryRequest(text))
+            media = "text/turtle" if prepared.form in ("construct", "describe") else JSON_RESULTS
+            result = engine.query(prepared, media)
             return 200, result.media_type, result.body
         except LecKgError as exc:
             return exc.status, "application/json", json.dumps(exc.to_dict()).encode()

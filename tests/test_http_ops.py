@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from lec_kg.app import create_app
-from lec_kg.engine_api import QueryResult
+from lec_kg.engine_api import PreparedQuery, QueryRequest, QueryResult
 from lec_kg.errors import QueryTimeout
 from tests.http_support import PREFIXES, count, parse_results
 
@@ -41,6 +41,9 @@ class CannedEngine:
 
     def is_ready(self) -> bool:
         return True
+
+    def prepare(self, request: QueryRequest) -> PreparedQuery:
+        return PreparedQuery(request, "select", {"union": True}, True, True)
 
     def query_form(self, text: str) -> str:
         return "select"

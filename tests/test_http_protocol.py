@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lec_kg.app import create_app
+from tests.conftest import TOKEN
 from tests.http_support import PREFIXES, count, parse_results
 
 SELECT = PREFIXES + "SELECT ?label WHERE { lec:Actor rdfs:label ?label }"
@@ -157,6 +158,24 @@ REFUSALS = [
         {"method": "GET", "params": {"query": SELECT, "using-graph-uri": ONTOLOGY_GRAPH}},
         400,
         "using-graph-uri",
+    ),
+    (
+        "default-graph-uri with an update",
+        {"method": "POST", "data": {"update": "CLEAR ALL", "default-graph-uri": ONTOLOGY_GRAPH}},
+        400,
+        "default-graph-uri is not supported with update=",
+    ),
+    (
+        "using-graph-uri that is not an IRI",
+        {
+            "method": "POST",
+            "data": {
+                "update": "DELETE WHERE { ?s ?p ?o }",
+                "using-graph-uri": ONTOLOGY_GRAPH + "> } ; CLEAR ALL ; INSERT DATA { <x",
+            },
+        },
+        400,
+        "is not an IRI: it holds '>'",
     ),
     (
         "text/plain body",
@@ -319,3 +338,99 @@ def test_a_result_cut_by_the_cap_says_so(capped_client, mtype) -> None:
         assert reply.json()["truncated"] is True
     small = capped_client.get("/sparql", params={"query": "SELECT * WHERE { } LIMIT 1"})
     assert small.headers["x-lec-truncated"] == "false"
+
+
+# ------------------------------------------------------------------ relative IRIs, using-graph-uri
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SUBMITTED = "https://w3id.org/lec-kg/graph/submitted/protocol-test"
+REPORT = "https://w3id.org/lec-kg/id/document/merics-china-monitor-2017-01-18"
+PLACE = "https://w3id.org/lec-kg/id/place/protocol-test"
+RENAME = (
+    PREFIXES + f"DELETE {{ GRAPH <{SUBMITTED}> {{ ?s rdfs:label ?l }} }} "
+    f'INSERT {{ GRAPH <{SUBMITTED}> {{ ?s rdfs:label "renamed place"@en }} }} '
+    f"WHERE {{ ?s a lec:Place ; rdfs:label ?l FILTER(?s = <{PLACE}>) }}"
+)
+
+
+def test_relative_iris_resolve_against_the_endpoint(client, settings) -> None:
+    """The W3C protocol tests' CONSTRUCT { <s> <p> 1 } WHERE {}: relative IRIs resolve against
+    the service's base IRI, its endpoint's IRI."""
+    reply = client.get(
+        "/sparql",
+        params={"query": "CONSTRUCT { <s> <p> 1 } WHERE {}"},
+        headers={"Accept": "application/n-triples"},
+    )
+    assert reply.status_code == 200, reply.text
+    base = settings.public_base
+    assert reply.text.startswith(f'<{base}/s> <{base}/p> "1"^^')
+    with_base = client.get(
+        "/sparql",
+        params={"query": "BASE <http://example.org/x/> CONSTRUCT { <s> <p> 1 } WHERE {}"},
+        headers={"Accept": "application/n-triples"},
+    )
+    assert with_base.text.startswith("<http://example.org/x/s> <http://example.org/x/p> ")
+
+
+def test_a_relative_from_is_checked_once_resolved(client, settings) -> None:
+    reply = client.get("/sparql", params={"query": "SELECT * FROM <graph/x> { ?s ?p ?o }"})
+    assert reply.status_code == 400, reply.text
+    assert f"FROM <{settings.public_base}/graph/x> is not a graph of this store" in reply.text
+    relative = "BASE <https://w3id.org/lec-kg/graph/ontology/> SELECT * FROM <lec> { ?s ?p ?o }"
+    assert rows(client.get("/sparql", params={"query": relative}, headers=JSON))
+
+
+def test_using_graph_uri_sets_the_dataset_of_an_update(write_client) -> None:
+    """using-graph-uri reads the update's WHERE from that graph, as USING would."""
+    insert = (
+        PREFIXES + f"INSERT DATA {{ GRAPH <{SUBMITTED}> {{ <{PLACE}> a lec:Place ; "
+        f'rdfs:label "protocol test place"@en ; lec:evidence [ a lec:SourcePassage ; '
+        f'dcterms:isPartOf <{REPORT}> ; lec:page 1 ; lec:quote "China" ] . }} }}'
+    )
+    reply = write_client.post("/sparql", data={"update": insert}, headers=AUTH)
+    assert reply.status_code == 200, reply.text
+    elsewhere = write_client.post(
+        "/sparql", data={"update": RENAME, "using-graph-uri": ONTOLOGY_GRAPH}, headers=AUTH
+    )
+    assert elsewhere.status_code == 200, elsewhere.text
+    assert (elsewhere.json()["added"], elsewhere.json()["removed"]) == (0, 0)
+    there = write_client.post(
+        "/sparql",
+        params={"using-graph-uri": SUBMITTED},
+        content=RENAME,
+        headers={**AUTH, "Content-Type": "application/sparql-update"},
+    )
+    assert there.status_code == 200, there.text
+    assert (there.json()["added"], there.json()["removed"]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("update", "graph", "words"),
+    [
+        (
+            "DELETE { ?s ?p ?o } USING <https://w3id.org/lec-kg/graph/ontology/lec> "
+            "WHERE { ?s ?p ?o }",
+            ONTOLOGY_GRAPH,
+            "cannot be combined with USING, USING NAMED or WITH in the update (USING at line 1",
+        ),
+        (
+            f"WITH <{ONTOLOGY_GRAPH}> DELETE {{ ?s ?p ?o }} WHERE {{ ?s ?p ?o }}",
+            ONTOLOGY_GRAPH,
+            "(WITH at line 1, column 1)",
+        ),
+        (
+            "DELETE WHERE { ?s ?p ?o }",
+            "http://127.0.0.1:9/remote",
+            "using-graph-uri <http://127.0.0.1:9/remote> is not a graph of this store",
+        ),
+        ("DELETE WHERE { ?s ?p ?o }", "http://x/a> } ; CLEAR ALL", "is not an IRI"),
+    ],
+)
+def test_a_using_graph_uri_refusal_changes_nothing(write_client, update, graph, words) -> None:
+    before = count(write_client)
+    reply = write_client.post(
+        "/sparql", data={"update": update, "using-graph-uri": graph}, headers=AUTH
+    )
+    assert reply.status_code == 400, reply.text
+    assert words in reply.json()["detail"]
+    assert count(write_client) == before

@@ -20,7 +20,7 @@ from lec_kg.config import Settings
 from lec_kg.engine import OxigraphEngine, build_engine
 from lec_kg.engine_api import QueryRequest
 from lec_kg.errors import QueryTimeout, QueryTooComplex, ValidationFailed
-from lec_kg.store import JOURNAL_NAME
+from lec_kg.journal import JOURNAL_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 JSON = "application/sparql-results+json"

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, RdfFormat
 
+from lec_kg.journal import JOURNAL_NAME, Journal, JournalError
 from lec_kg.sources import discover
-from lec_kg.store import JOURNAL_NAME, Journal, JournalError, MemoryStore
+from lec_kg.store import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "https://w3id.org/lec-kg/"

@@ -25,10 +25,11 @@ from lec_kg.config import Settings
 from lec_kg.engine import OxigraphEngine, build_engine
 from lec_kg.engine_api import QueryRequest
 from lec_kg.errors import ForbiddenOperation, NotReady, QueryTooComplex, ValidationFailed
+from lec_kg.journal import Journal
 from lec_kg.namespaces import CANONICAL_BASE
 from lec_kg.protection import Protection
 from lec_kg.sources import discover
-from lec_kg.store import Journal, MemoryStore
+from lec_kg.store import MemoryStore
 from lec_kg.validation import ValidationReport, load_validator
 from tests.conftest import TOKEN
 

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .config import Settings
@@ -44,19 +44,22 @@ DESCRIPTION = (
 
 
 class LecKgApp(FastAPI):
-    """FastAPI with lec-kg's own middleware outside it rather than inside.
+    """FastAPI with lec-kg's own middleware around it.
 
     Every request passes the request id, access log and metrics, the security headers
-    (`security_headers`), CORS and the body limit; then GET and POST /sparql go straight to
-    their handlers (`sparql.SparqlShortcut`) and everything else enters FastAPI (error
-    handlers, routing). FastAPI's own per-request layers cost more
-    than a small query, so the hot path skips them; what it skips, the shortcut does itself.
+    (`security_headers`), CORS and the body limit, then enters FastAPI: its middleware (whatever
+    `add_middleware` or `@app.middleware("http")` adds), error handlers and router, which
+    matches /sparql like any other route (`sparql.ProtocolRoute`). lec-kg's own layers sit
+    outside so that they see every request and response, the errors FastAPI renders included,
+    and are built once (Starlette rebuilds nothing per request, but composes its own stack
+    lazily on the first one).
     """
 
     def wrap(self, settings: Settings) -> None:
         """Build the outer middleware stack, innermost first."""
-        inner = sparql.SparqlShortcut(super().__call__)
-        inner = BodyLimitMiddleware(inner, max_body_bytes=settings.max_body_bytes)
+        inner: ASGIApp = BodyLimitMiddleware(
+            super().__call__, max_body_bytes=settings.max_body_bytes
+        )
         inner = CORSMiddleware(
             inner,
             allow_origins=["*"],
@@ -84,6 +87,12 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         default_response_class=JSONUTF8Response,
         docs_url=None,  # served by routes.docs from local files, never a CDN
         redoc_url=None,
+        # lec-kg has its own metrics, request ids and access log (`observability`); FastAPI's
+        # native OpenTelemetry would otherwise look for configured providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+        # GET and POST /sparql in the app's own router, first: FastAPI matches the routes of an
+        # included router twice per request, which costs about as much as a cached answer.
+        routes=list(sparql.router.routes),
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -99,8 +108,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _request_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
-    app.include_router(ops.router)
-    app.include_router(sparql.router)
+    app.include_router(ops.router)  # /sparql is already in: see `routes=` above
     docs.mount(app)
     # Later routers slot in here, one per concern: validate, facts, id, void, reconcile,
     # as-of, risks.

@@ -5,6 +5,7 @@ Routes depend on this protocol only, so that another store backend slots in behi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -18,6 +19,20 @@ class QueryRequest:
     text: str
     default_graph_uris: tuple[str, ...] = ()
     named_graph_uris: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedQuery:
+    """A query request read once (`Engine.prepare`): its form, its dataset as checked, and
+    whether it gives the same answer each time; handed back to `query_inline` and `query`, so a
+    request is inspected, checked and keyed once however it is answered."""
+
+    request: QueryRequest
+    form: QueryForm
+    dataset: dict[str, Any]  # {"union": True}, or the graphs {"default": [...], "named": [...]}
+    deterministic: bool  # no RAND, NOW, UUID, STRUUID or BNODE
+    short: bool  # short enough to be remembered (results, speed)
+    plans: dict[str, Any] = field(default_factory=dict)  # per media type, the engine's own
 
 
 @dataclass(frozen=True)
@@ -50,16 +65,22 @@ class Engine(Protocol):
     def is_ready(self) -> bool:
         """True once the graph is loaded and has passed the shapes."""
 
+    def prepare(self, request: QueryRequest) -> PreparedQuery:
+        """Read the request once: its form and dataset; raises QuerySyntaxError,
+        ForbiddenOperation, BadRequest (a graph the store does not have)."""
+
     def query_form(self, text: str) -> QueryForm:
         """Parse the query and say its form; raises QuerySyntaxError / ForbiddenOperation."""
 
     def query(
-        self, request: QueryRequest, media_type: str, client: str | None = None
+        self, request: QueryRequest | PreparedQuery, media_type: str, client: str | None = None
     ) -> QueryResult:
         """Run a query and serialize its result; raises QueryTimeout, ForbiddenOperation, ...
         `client` (the peer address) is what the per-client bounds count (429 past them)."""
 
-    def query_inline(self, request: QueryRequest, media_type: str) -> QueryResult | None:
+    def query_inline(
+        self, request: QueryRequest | PreparedQuery, media_type: str
+    ) -> QueryResult | None:
         """The result at once, in the caller's thread, when the engine knows the query to be
         cheap on the current data; else None (then call `query`, off the event loop)."""
 
@@ -69,8 +90,11 @@ class Engine(Protocol):
     def isolation_report(self) -> dict[str, Any]:
         """Which walls hold around the processes that evaluate queries (for /ready)."""
 
-    def update(self, text: str) -> UpdateOutcome:
-        """Apply a SPARQL update, validate the result, commit or roll back (ValidationFailed)."""
+    def update(
+        self, text: str, using: Sequence[str] = (), using_named: Sequence[str] = ()
+    ) -> UpdateOutcome:
+        """Apply a SPARQL update, validate the result, commit or roll back (ValidationFailed);
+        `using` / `using_named`: the Protocol's using-graph-uri / using-named-graph-uri."""
 
     def export(self, media_type: str, graph_name: str | None = None) -> bytes:
         """The asserted data (never the inferred graph), whole or one named graph."""

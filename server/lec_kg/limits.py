@@ -26,7 +26,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
-            error = None
+            error: BadRequest | PayloadTooLarge | None = None
             if not declared.strip().isdigit():
                 error = BadRequest("the Content-Length header is not a number")
             elif int(declared) > self.limit:

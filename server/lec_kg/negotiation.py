@@ -3,6 +3,9 @@
 Each representation the service writes is one `MediaType` row in `TABLE`. A route asks for the
 rows that fit what it answers (`offers(kind)`), then `negotiate()` picks one from the Accept header
 (q-values, `type/*`, `*/*`, combined lists) or from an explicit `format=` / `output=` parameter.
+The engine finds the row of a media type it is handed with `by_name`, and names it to the query
+workers by its `key`; pyoxigraph maps the row's name to its own format
+(`RdfFormat.from_media_type`), rdflib serializes by that name too: there is no other table.
 """
 
 from __future__ import annotations
@@ -26,10 +29,15 @@ class MediaType:
 
     name: str  # canonical media type, handed to the engine
     kind: Kind  # results (SELECT/ASK), graph (CONSTRUCT/DESCRIBE), dataset (quads), html
-    keywords: tuple[str, ...]  # values of the format= / output= parameter
+    keywords: tuple[str, ...]  # values of the format= / output= parameter; the first is `key`
     aliases: tuple[str, ...] = ()  # other media types a client may ask for to get this one
     format_iri: str | None = None  # W3C format IRI (service description)
     extension: str = ""
+
+    @property
+    def key(self) -> str:
+        """The engine's and the query workers' name for it (json, turtle, rdfxml...)."""
+        return self.keywords[0]
 
     def content_type(self, name: str | None = None) -> str:
         """The Content-Type header value (everything served is UTF-8 text)."""
@@ -85,7 +93,7 @@ TABLE: tuple[MediaType, ...] = (
     MediaType(
         "application/rdf+xml",
         "graph",
-        ("xml", "rdfxml", "rdf"),
+        ("rdfxml", "xml", "rdf"),
         ("application/xml", "text/xml"),
         FORMATS + "RDF_XML",
         "rdf",
@@ -107,6 +115,17 @@ FORM_KIND: dict[str, Kind] = {
 def offers(*kinds: Kind) -> tuple[MediaType, ...]:
     """The rows of the table of the given kinds, in preference order."""
     return tuple(m for k in kinds for m in TABLE if m.kind == k)
+
+
+@lru_cache(maxsize=256)
+def by_name(name: str, *kinds: Kind) -> MediaType | None:
+    """The row of one of `kinds` a media type names (canonical first, then an alias; parameters
+    such as charset ignored), or None."""
+    bare = name.split(";", 1)[0].strip().lower()
+    rows = offers(*kinds)
+    return next((m for m in rows if m.name == bare), None) or next(
+        (m for m in rows if bare in m.aliases), None
+    )
 
 
 def offers_for_form(form: str) -> tuple[MediaType, ...]:

@@ -114,6 +114,7 @@ class BufferedLineHandler(logging.Handler):
         self.stream = stream
         self._lines: list[str] = []
         self._size = 0
+        self._lock = threading.RLock()  # logging.Handler's own `lock` is typed Optional
         self._stopping = threading.Event()
         threading.Thread(target=self._tick, name="lec-kg-log-flush", daemon=True).start()
         atexit.register(self.close)
@@ -124,7 +125,7 @@ class BufferedLineHandler(logging.Handler):
         except Exception:
             self.handleError(record)
             return
-        with self.lock:
+        with self._lock:
             self._lines.append(line)
             self._size += len(line)
             urgent = (
@@ -136,7 +137,7 @@ class BufferedLineHandler(logging.Handler):
             self.flush()
 
     def flush(self) -> None:
-        with self.lock:
+        with self._lock:
             lines, self._lines, self._size = self._lines, [], 0
         if lines:
             with contextlib.suppress(OSError, ValueError):

@@ -125,7 +125,7 @@ class Protection:
                     f"a graph must be named by an IRI, not the blank node {g}; nothing was changed"
                 )
             why = self.graph_problem(q)
-            if why is not None:
+            if why is not None and isinstance(g, NamedNode):
                 refused.setdefault(g.value, why)
         if refused:
             closed = sorted(refused)

@@ -49,11 +49,17 @@ def with_target_nodes(
 ) -> Graph:
     """A copy of `shapes` where each SPARQL target's shape gets the nodes it selects in `data`."""
     store = ox.Store()
-    store.bulk_extend(ox.Quad(_to_ox(s), _to_ox(p), _to_ox(o)) for g in data for s, p, o in g)
+    store.bulk_extend(
+        ox.Quad(_to_ox(s), _to_ox(p), _to_ox(o))  # type: ignore[arg-type]  # rdflib's triples
+        for g in data
+        for s, p, o in g
+    )
     out = Graph()
     out += shapes
     for t in targets:
-        for row in store.query(t.query):
+        solutions = store.query(t.query)
+        assert isinstance(solutions, ox.QuerySolutions)  # sh:select is a SELECT
+        for row in solutions:
             out.add((t.shape, SH.targetNode, _from_ox(row["this"])))
     return out
 

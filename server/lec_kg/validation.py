@@ -221,6 +221,7 @@ def _finding(
     results: Graph, r: Node, shapes: Graph, source_of: Mapping[Node, str], data: Graph
 ) -> Finding:
     focus = results.value(r, SH.focusNode)
+    assert focus is not None  # every sh:ValidationResult has a focus node
     path_node = results.value(r, SH.resultPath)
     shape = _named_shape(results.value(r, SH.sourceShape), shapes)
     if path_node is None and shape is not None:
@@ -229,7 +230,7 @@ def _finding(
     english = [m for m in messages if getattr(m, "language", None) == "en"]
     message = str((english or messages or [Literal("(no message)")])[0])
     return Finding(
-        severity=SEVERITIES.get(results.value(r, SH.resultSeverity), "Violation"),
+        severity=_severity(results.value(r, SH.resultSeverity)),
         shape=str(shape),
         focus=focus,
         path=None if path_node is None else render_path(path_node, shapes),
@@ -241,6 +242,11 @@ def _finding(
     )
 
 
+def _severity(node: object) -> str:
+    """The plain name of a result's sh:resultSeverity (a Violation when it has none)."""
+    return SEVERITIES.get(URIRef(str(node)), "Violation") if node is not None else "Violation"
+
+
 def _context(node: BNode, data: Graph) -> str | None:
     """Where a blank node sits, so a curator can find it: `lec:evidence of <x>, quote "…"`."""
     holder = next(iter(data.subject_predicates(node)), None)
@@ -250,7 +256,7 @@ def _context(node: BNode, data: Graph) -> str | None:
     text = f"{render_path(predicate, Graph())} of {term_text(subject)}"
     quote = data.value(node, LEC.quote)
     if quote is not None:
-        short = str(quote) if len(quote) <= 60 else str(quote)[:57] + "..."
+        short = str(quote) if len(str(quote)) <= 60 else str(quote)[:57] + "..."
         text += f', quote "{short}"'
     return text
 

@@ -1,7 +1,7 @@
 """The query worker process: holds a copy of the data, answers one request at a time.
 
 Started by `isolation.WorkerPool` as `python -c "...worker_main(memory_mb)"`; it imports the
-standard library, pyoxigraph and the light modules `isolation` (framing), `guard` (row cap),
+standard library, pyoxigraph and the light modules `framing`, `guard` (row cap),
 `wellformed` (what XML can carry) and `confine` (its walls) only, so it starts fast. It confines
 itself before it reads a request. Requests come on stdin, answers go to the original stdout
 (see `isolation` for the wire format and the operations: load, apply, query, update).
@@ -14,13 +14,14 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from itertools import islice
 
 from .confine import confine
 from .errors import NotRepresentable
+from .framing import read_frame, write_frame
 from .guard import REMEMBER_TEXT_CHARS, cap_rows  # light: no rdflib
-from .isolation import read_frame, write_frame
 from .wellformed import rdfxml_statements, xml_document
 
 
@@ -134,19 +135,23 @@ def run_select_direct(store, h: dict) -> bytes | None:
 
 
 def _dataset(h: dict) -> dict:
-    """pyoxigraph's keyword arguments for the request's dataset."""
+    """pyoxigraph's keyword arguments for the request's dataset, and the base IRI its relative
+    IRIs resolve against (the optional "base": the service's; none, and they are an error)."""
+    base = {"base_iri": h["base"]} if h.get("base") else {}
     if h["union"]:
-        return {"use_default_graph_as_union": True}
+        return {"use_default_graph_as_union": True, **base}
     from pyoxigraph import NamedNode
 
     return {
         "default_graph": [NamedNode(g) for g in h["default"]],
         "named_graphs": [NamedNode(g) for g in h["named"]],
+        **base,
     }
 
 
 def _run_update(store, h: dict) -> tuple[dict, bytes]:
-    """Apply the update to a scratch copy of the asserted quads; answer with the difference."""
+    """Apply the update to a scratch copy of the asserted quads; answer with the difference.
+    Relative IRIs resolve against the optional "base" of the request (the service's)."""
     from pyoxigraph import DefaultGraph, RdfFormat, Store, serialize
 
     exclude = set(h["exclude"])
@@ -158,7 +163,7 @@ def _run_update(store, h: dict) -> tuple[dict, bytes]:
     scratch = Store()
     scratch.extend(before)
     try:
-        scratch.update(h["text"])
+        scratch.update(h["text"], base_iri=h.get("base") or None)
     except SyntaxError as exc:
         return {"ok": False, "kind": "syntax", "message": str(exc)}, b""
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
@@ -195,8 +200,9 @@ def _boolean(result, fmt: str) -> bytes:
     return _results_checked(result.serialize(format=getattr(QueryResultsFormat, fmt.upper())), fmt)
 
 
-def _results_checked(body: bytes, fmt: str) -> bytes:
+def _results_checked(body: bytes | None, fmt: str) -> bytes:
     """SPARQL results as serialized, XML made well-formed or refused (`wellformed`)."""
+    body = body or b""
     return xml_document(body, "SPARQL Results XML", "results") if fmt == "xml" else body
 
 
@@ -243,7 +249,7 @@ def _term_json(term) -> dict:
     }
 
 
-def _triples(triples: list, fmt: str, prefixes: dict[str, str]) -> bytes:
+def _triples(triples: Sequence, fmt: str, prefixes: dict[str, str]) -> bytes:
     from pyoxigraph import RdfFormat, serialize
 
     rdf = {
@@ -261,7 +267,7 @@ def _triples(triples: list, fmt: str, prefixes: dict[str, str]) -> bytes:
     return xml_document(body, "RDF/XML", "graph") if rdf == RdfFormat.RDF_XML else body
 
 
-def used_prefixes(statements: list, prefixes: dict[str, str]) -> dict[str, str]:
+def used_prefixes(statements: Iterable, prefixes: dict[str, str]) -> dict[str, str]:
     """The prefixes whose namespace some IRI of `statements` (triples or quads) lives in."""
     by_ns: dict[str, str] = {}
     for name, ns in prefixes.items():

@@ -37,7 +37,7 @@ def docs(request: Request) -> HTMLResponse:
         swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
         swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
     )
-    page.headers["Content-Security-Policy"] = docs_policy(page.body)
+    page.headers["Content-Security-Policy"] = docs_policy(bytes(page.body))
     return page
 
 

@@ -30,7 +30,11 @@ def ready(request: Request) -> JSONResponse:
     `isolation` says which walls hold around the query workers (no network, memory ceiling)."""
     state = request.app.state
     if state.engine is not None and state.engine.is_ready():
-        body = {"ready": True, "graphs": len(state.engine.graph_names()), "pid": os.getpid()}
+        body: dict[str, object] = {
+            "ready": True,
+            "graphs": len(state.engine.graph_names()),
+            "pid": os.getpid(),
+        }
         body["isolation"] = state.engine.isolation_report()  # the query workers' walls
         return JSONResponse(body, media_type="application/json; charset=utf-8")
     if state.engine_error is not None:

@@ -25,12 +25,6 @@ from ..wellformed import xml_document
 from .deps import JSON_RESULTS, endpoint_iri, endpoint_url, ready_engine, select_values, settings_of
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
-RDFLIB_FORMAT = {
-    "text/turtle": "turtle",
-    "application/n-triples": "nt",
-    "application/ld+json": "json-ld",
-    "application/rdf+xml": "xml",
-}
 # The ontology's own statements, under its canonical IRI or moved under a deployment's base.
 ONTOLOGY_FACTS = (
     "SELECT DISTINCT ?ontology ?p ?o WHERE {{ VALUES ?ontology {{ {iris} }} "
@@ -54,7 +48,8 @@ def respond(request: Request, formats: tuple[str, ...]) -> Response:
     if choice.media.name == "text/html":
         body = _html(endpoint_url(request), endpoint_iri(settings), graph)
     else:
-        body = graph.serialize(format=RDFLIB_FORMAT[choice.media.name], encoding="utf-8")
+        # rdflib knows its serializers by media type too: the table's name is enough.
+        body = graph.serialize(format=choice.media.name, encoding="utf-8")
         if choice.media.name == "application/rdf+xml":
             body = xml_document(body, "RDF/XML", "graph")
     return Response(body, media_type=choice.content_type, headers={"Vary": "Accept"})

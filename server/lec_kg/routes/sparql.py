@@ -1,15 +1,28 @@
-"""The SPARQL 1.1 Protocol endpoint /sparql: queries (GET, POST form, POST direct) and updates."""
+"""The SPARQL 1.1 Protocol endpoint /sparql: queries (GET, POST form, POST direct) and updates.
+
+GET and POST /sparql are two ordinary routes of the app, matched by its router and passed
+through every middleware (`app.add_middleware`, `@app.middleware("http")`) and its exception
+handlers like any other. They are `ProtocolRoute`s: FastAPI documents their parameters, but calls
+the handler with the request alone, since the protocol reads its parameters raw (repeated ones,
+forms, direct bodies) and FastAPI's parameter solving costs more than a small query.
+
+A query request is prepared once (`Engine.prepare`: inspection and dataset), negotiated once on
+the prepared form, then answered inline when the engine knows it to be cheap on this data, else
+by a worker off the event loop, with the same prepared query.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from types import SimpleNamespace
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi.routing import APIRoute
+from starlette.routing import request_response
+from starlette.types import Scope
 
 from .. import results_html
 from ..auth import check_write_access
@@ -36,16 +49,26 @@ from ..protocol import (
     update_keyword,
 )
 from . import service_description
-from .deps import (
-    endpoint_url,
-    error_response,
-    metrics_of,
-    ready_engine,
-    settings_of,
-    unexpected_error_response,
-)
+from .deps import endpoint_url, metrics_of, ready_engine, settings_of
 
-router = APIRouter(tags=["SPARQL"])
+
+class ProtocolRoute(APIRoute):
+    """A declared route whose handler is called with the `Request` alone (see the module doc):
+    matched, documented, wrapped by middleware and error handlers as any FastAPI route.
+
+    The handler is called as Starlette calls a plain `Route`'s endpoint (its `request_response`:
+    the app's exception handlers, no per-request dependency exit stacks, since these handlers
+    have no dependencies)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.app = request_response(self.get_route_handler())
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return self.endpoint
+
+
+router = APIRouter(tags=["SPARQL"], route_class=ProtocolRoute)
 
 TRUNCATED_HEADER = "X-LEC-Truncated"
 INLINE_INSPECTION_CHARS = 4096
@@ -56,8 +79,10 @@ HTML_SOURCE = {
     "construct": by_keyword("turtle", ["graph"]),
     "describe": by_keyword("turtle", ["graph"]),
 }
-RESULT_TYPES = {m.name: {} for m in TABLE if m.kind in ("results", "graph")}
-ERRORS = {
+RESULT_TYPES: dict[str, dict[str, Any]] = {
+    m.name: {} for m in TABLE if m.kind in ("results", "graph")
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
         "description": "malformed request or query (message, line and column), or a POST body "
         "that is not a form, sparql-query or sparql-update"
@@ -169,15 +194,16 @@ async def _read_text(request: Request) -> str:
 
 
 async def _answer_query(request: Request, op: Operation) -> Response:
-    """Parse, negotiate, run and serialize one query."""
+    """Prepare, negotiate, run and serialize one query: each step once."""
     engine = ready_engine(request)
+    asked = QueryRequest(op.text, op.default_graphs, op.named_graphs)
     try:
-        # A short query is inspected inline (a cached tokenizer pass, well under a millisecond):
-        # one thread-pool hop less per request. Long ones go to the pool, not the event loop.
+        # A short query is prepared inline (remembered per text: well under a millisecond, and
+        # one thread-pool hop less per request). Long ones go to the pool, not the event loop.
         if len(op.text) <= INLINE_INSPECTION_CHARS:
-            form = engine.query_form(op.text)
+            prepared = engine.prepare(asked)
         else:
-            form = await run_in_threadpool(engine.query_form, op.text)
+            prepared = await run_in_threadpool(engine.prepare, asked)
     except QuerySyntaxError as exc:
         verb = update_keyword(op.text)
         if verb is None:
@@ -188,22 +214,23 @@ async def _answer_query(request: Request, op: Operation) -> Response:
             exc.line,
             exc.column,
         ) from exc
+    form = prepared.form
     choice = _choose(request, form, op.formats)
     as_html = choice.media.kind == "html"
     media = (HTML_SOURCE[form] if as_html else choice.media).name
+    metrics = metrics_of(request)
     start = time.perf_counter()
-    asked = QueryRequest(op.text, op.default_graphs, op.named_graphs)
     try:
         # A query that already ran fast on this very data is answered here, on the event loop;
         # any other runs in a killable worker, waited for in the thread pool.
-        result = engine.query_inline(asked, media)
+        result = engine.query_inline(prepared, media)
         if result is None:
             peer = request.client.host if request.client else None  # admission's "client"
-            result = await run_in_threadpool(engine.query, asked, media, peer)
+            result = await run_in_threadpool(engine.query, prepared, media, peer)
     finally:
-        _account(request.scope, metrics_of(request), form, time.perf_counter() - start)
+        _account(request.scope, metrics, form, time.perf_counter() - start)
     if result.truncated:
-        metrics_of(request).truncated.inc()
+        metrics.truncated.inc()
     if as_html:
         endpoint = endpoint_url(request)
         page = results_html.render(endpoint, op.text, form, result.body, result.truncated)
@@ -250,7 +277,8 @@ class ResultResponse(Response):
 
 
 def _choose(request: Request, form: str, wanted: tuple[str, ...]) -> Choice:
-    """The negotiated representation; the first format= / output= value that resolves wins."""
+    """The negotiated representation (the one negotiation of a query request); the first
+    format= / output= value that resolves wins, else the Accept header decides."""
     available = offers_for_form(form)
     first_error: LecKgError | None = None
     for fmt in wanted:
@@ -283,7 +311,9 @@ async def _apply_update(request: Request, op: Operation) -> Response:
     metrics = metrics_of(request)
     start = time.perf_counter()
     try:
-        outcome = await run_in_threadpool(engine.update, op.text)
+        outcome = await run_in_threadpool(
+            engine.update, op.text, op.using_graphs, op.using_named_graphs
+        )
     except QuerySyntaxError as exc:
         metrics.updates.labels("rejected").inc()
         if _is_query(engine, op.text):
@@ -312,70 +342,3 @@ def _is_query(engine: Engine, text: str) -> bool:
     except LecKgError:
         return False
     return True
-
-
-class SparqlShortcut:
-    """ASGI middleware: GET and POST /sparql go straight to `sparql_get` / `sparql_post`.
-
-    FastAPI's router and its parameter validation cost more than a small query itself (the
-    handlers read the raw parameters anyway), so the hot path skips them. The routes above stay
-    declared: they are what /docs and /openapi.json describe, and other methods reach them (405).
-    It sits inside the request id, access log, metrics, CORS and the body limit (see
-    `app.LecKgApp`); errors are rendered here exactly as the app's handlers render them.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope.get("method")
-        if scope["type"] != "http" or scope["path"] != "/sparql" or method not in _SHORTCUT:
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = _ROUTE  # the metrics' route label
-        response = _cheap_get(scope) if method == "GET" else None
-        if response is not None:
-            await response(scope, receive, send)
-            return
-        request = Request(scope, receive)
-        try:
-            response = await _SHORTCUT[method](request)
-        except LecKgError as exc:
-            response = error_response(exc)
-        except Exception as exc:  # the app's own 500, never a traceback to the client
-            response = unexpected_error_response(scope, exc)
-        await response(scope, receive, send)
-
-
-def _cheap_get(scope: Scope) -> ResultResponse | None:
-    """The common case at the least cost: GET ?query= of a query the engine answers inline,
-    negotiated by Accept alone. None for anything else, errors included: `sparql_get` then
-    handles the request in full and says what is wrong."""
-    try:
-        op = read_operation(query_items(scope["query_string"]))
-        engine = scope["app"].state.engine
-        if op.kind != "query" or op.formats or engine is None or not engine.is_ready():
-            return None
-        if len(op.text) > INLINE_INSPECTION_CHARS:  # inspected off the event loop
-            return None
-        form = engine.query_form(op.text)
-        accept = next((v for k, v in scope["headers"] if k == b"accept"), None)
-        choice = negotiate(accept and accept.decode("latin-1"), offers_for_form(form))
-        if choice.media.kind == "html":
-            return None
-        start = time.perf_counter()
-        asked = QueryRequest(op.text, op.default_graphs, op.named_graphs)
-        result = engine.query_inline(asked, choice.media.name)
-    except LecKgError:
-        return None
-    if result is None:
-        return None
-    metrics = scope["app"].state.metrics
-    _account(scope, metrics, form, time.perf_counter() - start)
-    if result.truncated:
-        metrics.truncated.inc()
-    return _result_response(result, choice)
-
-
-_SHORTCUT = {"GET": sparql_get, "POST": sparql_post}
-_ROUTE = SimpleNamespace(path="/sparql")

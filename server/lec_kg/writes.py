@@ -1,0 +1,261 @@
+"""The engine's write side: validated updates, and other processes' changes applied.
+
+An update runs one at a time: a worker applies it to a scratch copy of the asserted data and
+returns the difference; the difference must keep the protection (`protection`: the ontology and
+the shapes change in their files only), its inference is computed incrementally within a budget
+(`inference`), and the result is validated against the shapes, all while reads go on; only then,
+briefly under the state lock, is the change journaled (fsync), applied here with its inference
+and the workers told (`_publish`). A rejected update changes nothing.
+
+Processes sharing a data directory (`serve --workers N`) write under the journal's lock and apply
+each other's journaled changes (`_sync`) before answering, so none serves stale data; a
+journaled change that breaks the protection is not applied and this process stops serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+
+from pyoxigraph import Quad, RdfFormat, parse
+from rdflib import Graph
+from rdflib.term import Node
+
+from . import guard
+from .config import Settings
+from .engine_api import UpdateOutcome
+from .errors import ForbiddenOperation, NotReady, QueryTooComplex, ValidationFailed
+from .gate import ValidateFn, report_json, report_summary, to_rdflib, warnings_on
+from .inference import InferenceBudgetExceeded, Materializer, Schema
+from .isolation import WorkerPool
+from .journal import JournalError
+from .protection import Protection
+from .protocol import apply_using
+from .store import MemoryStore, graph_of, triple_of
+
+LOG = logging.getLogger("lec_kg.engine")
+
+
+class WriteSide:
+    """Updates and synchronisation of `OxigraphEngine` (see the module doc); the engine holds
+    the state below."""
+
+    settings: Settings
+    inferred_graph: str
+    _facts_prefix: str
+    _store: MemoryStore
+    _pool: WorkerPool
+    _validate: ValidateFn
+    _limits: guard.Limits
+    _base_iri: str  # the query side's: the endpoint's IRI
+    _write_lock: threading.Lock
+    _change_lock: threading.Lock
+    _state_lock: threading.Lock
+    _version: int
+    _protection: Protection
+    _materializer: Materializer | None
+    _require_ready: Callable[[], None]
+    _refuse_to_serve: Callable[[str], None]
+    _kind: Callable[[str | None], str]
+    _run: Callable[..., tuple[dict, bytes]]
+
+    def update(
+        self, text: str, using: Sequence[str] = (), using_named: Sequence[str] = ()
+    ) -> UpdateOutcome:
+        self._require_ready()
+        text = apply_using(text, using, using_named)  # the Protocol's using-graph-uri
+        inspection = guard.inspect(text, self._limits, update=True, base=self._base_iri)
+        if self.inferred_graph in inspection.iris:
+            raise ForbiddenOperation(
+                f"<{self.inferred_graph}> is computed from the asserted data after every accepted "
+                "update; an update may not name it",
+                graph=self.inferred_graph,
+            )
+        known = set(self._store.graph_names())
+        guard.check_dataset(using, known, "using-graph-uri")
+        guard.check_dataset(using_named, known, "using-named-graph-uri")
+        guard.check_dataset(inspection.default_graphs, known, "USING")
+        guard.check_dataset(inspection.named_graphs, known, "USING NAMED")
+        # Reads go on meanwhile: the state lock is taken only to store the finished change.
+        with self._write_lock, self._store.writing(), self._change_lock:
+            self._sync_locked()
+            reply, payload = self._run(
+                {
+                    "op": "update",
+                    "text": text,
+                    "exclude": [self.inferred_graph],
+                    "base": self._base_iri,
+                }
+            )
+            cut = reply["removed"]
+            removed = list(parse(payload[:cut], format=RdfFormat.N_QUADS))
+            added = list(parse(payload[cut:], format=RdfFormat.N_QUADS))
+            if any(graph_of(q) == self.inferred_graph for q in added):
+                raise ForbiddenOperation(
+                    f"the update would write into <{self.inferred_graph}>, which only the engine "
+                    "maintains; nothing was changed",
+                    graph=self.inferred_graph,
+                )
+            self._refuse_read_only(removed, added)
+            if not removed and not added:
+                return UpdateOutcome(0, 0)
+            if len(removed) + len(added) > self.settings.max_update_quads:
+                raise QueryTooComplex(
+                    f"the update would remove {len(removed):,} and add {len(added):,} quads; "
+                    f"the limit for one update is {self.settings.max_update_quads:,} "
+                    "(max_update_quads); split it; nothing was changed",
+                    limit=self.settings.max_update_quads,
+                )
+            inferred = self._infer(removed, added, self.settings.inference_budget)
+            assert self._materializer is not None
+            committed = False
+            try:
+                gone = set(removed)
+                candidate = [q for q in self._store.quads() if q not in gone] + added
+                report = self._validate(*self._validation_data(candidate))
+                if not report.conforms:
+                    raise ValidationFailed(
+                        report_summary(report, "the update") + "; nothing was changed",
+                        report=report_json(report),
+                    )
+                with self._state_lock:
+                    try:
+                        self._store.commit(removed, added, note=text)
+                    except (JournalError, OSError) as exc:  # nothing was applied
+                        raise NotReady(f"the change could not be made durable: {exc}") from exc
+                    committed = True
+                    self._publish(removed, added, *inferred)
+            except BaseException:
+                if not committed:  # else the materializer holds what the store now holds
+                    self._materializer.rollback()
+                raise
+            finally:
+                self._materializer.commit()
+        return UpdateOutcome(len(added), len(removed), warnings_on(report, removed + added))
+
+    def _infer(self, removed: list[Quad], added: list[Quad], budget: int | None) -> tuple[set, set]:
+        """How the inferred graph changes with this change of the asserted data: computed now
+        (pending in the materializer until it commits or rolls back), stored by `_publish`."""
+        assert self._materializer is not None
+        try:
+            return self._materializer.change(
+                [triple_of(q) for q in removed if self._inferable(q)],
+                [triple_of(q) for q in added if self._inferable(q)],
+                budget,
+            )
+        except InferenceBudgetExceeded as exc:
+            raise QueryTooComplex(
+                f"the update would change more than {exc.budget:,} inferred triples, the limit "
+                "for one update (inference_budget); split it into smaller updates; nothing was "
+                "changed",
+                budget=exc.budget,
+            ) from exc
+
+    def _publish(self, removed: list[Quad], added: list[Quad], gone: set, new: set) -> None:
+        """Store the inferred graph's change and tell the workers (caller holds state_lock)."""
+        inf_removed, inf_added = self._store.apply_derived(self.inferred_graph, gone, new)
+        self._version += 1
+        self._pool.publish(
+            self._version, _nquads(removed + inf_removed), _nquads(added + inf_added)
+        )
+
+    def _refuse_read_only(self, removed: list[Quad], added: list[Quad]) -> None:
+        """The ontology and shapes change in the repository's files, never by an update, and
+        nothing outside them may describe the ontology or add schema (`protection`)."""
+        self._protection.refuse_change(removed, added)
+
+    def _sync(self) -> None:
+        """Apply what other processes sharing the data directory committed (one stat when
+        nothing changed), with its inference, and tell the workers."""
+        if not self._store.behind():
+            return
+        with self._change_lock:
+            self._sync_locked()
+
+    def _sync_locked(self) -> None:
+        """`_sync` for a caller that holds change_lock. A journaled change is checked against
+        the protection again (it was validated by the process that made it); one that breaks
+        it is not applied, and this process stops serving, saying why."""
+        changes = self._store.pending()
+        if not changes:
+            return
+        removed, added = self._net(changes)
+        try:
+            self._protection.refuse_change(removed, added)
+        except (ForbiddenOperation, ValidationFailed) as exc:
+            reason = f"a change journaled by another process: {exc.detail}"
+            self._refuse_to_serve(reason)
+            raise NotReady(reason) from exc
+        if self._materializer is None:  # not started: nothing is served or inferred yet
+            with self._state_lock:
+                self._store.apply_pending(changes)
+            return
+        inferred = self._infer(removed, added, None)  # it passed the writer's budget
+        try:
+            with self._state_lock:
+                self._store.apply_pending(changes)
+                self._publish(removed, added, *inferred)
+        except BaseException:
+            self._materializer.rollback()
+            raise
+        self._materializer.commit()
+        LOG.info("applied %d change(s) made by another process", len(changes))
+
+    def _net(self, changes: list[tuple[list[Quad], list[Quad]]]) -> tuple[list[Quad], list[Quad]]:
+        """The quads a run of changes removes from and adds to the store, all told."""
+        before: dict[Quad, bool] = {}
+        after: dict[Quad, bool] = {}
+        for removed, added in changes:
+            for present, quads in ((False, removed), (True, added)):
+                for q in quads:
+                    if q not in before:
+                        before[q] = self._store.contains(q)
+                    after[q] = present
+        return (
+            [q for q, now in after.items() if before[q] and not now],
+            [q for q, now in after.items() if now and not before[q]],
+        )
+
+    def _inferable(self, q: Quad) -> bool:
+        """True for a quad the inference reads: asserted, and not a shape."""
+        return self._kind(graph_of(q)) not in ("shapes", "inferred")
+
+    def _recompute_inference(self) -> tuple[list[Quad], list[Quad]]:
+        """Read the schema from the ontology graphs (once: no write may change it) and
+        materialise the entailments of everything but the shapes, from scratch."""
+        schema = Schema(
+            triple_of(q) for q in self._store.quads() if self._kind(graph_of(q)) == "ontology"
+        )
+        self._materializer = Materializer(
+            schema, (triple_of(q) for q in self._store.quads() if self._inferable(q))
+        )
+        with self._state_lock:
+            return self._store.replace_derived(self.inferred_graph, self._materializer.inferred())
+
+    def _validation_data(self, quads: Iterable[Quad]) -> tuple[Graph, dict[Node, str]]:
+        """The data the shapes judge: every graph served but three. The ontology and the shapes
+        are the release's own (checked against the shipped files by `start`, closed to writes);
+        the inferred graph is computed from the graphs judged here."""
+        g = Graph()
+        source_of: dict[Node, str] = {}
+        for q in quads:
+            graph = graph_of(q)
+            if self._kind(graph) in ("ontology", "shapes", "inferred"):
+                continue
+            s = to_rdflib(q.subject)
+            g.add((s, to_rdflib(q.predicate), to_rdflib(q.object)))
+            if s not in source_of:
+                source_of[s] = self._source_name(graph)
+        return g, source_of
+
+    def _source_name(self, graph: str | None) -> str:
+        if graph is None:
+            return "(default graph)"
+        if graph.startswith(self._facts_prefix):
+            return f"graph/{graph[len(self._facts_prefix) :]}.ttl"
+        return f"<{graph}>"
+
+
+def _nquads(quads: list[Quad]) -> bytes:
+    return "".join(f"{q} .\n" for q in quads).encode("utf-8")
