@@ -27,6 +27,7 @@ from lec_kg.engine import OxigraphEngine, build_engine
 from lec_kg.engine_api import QueryRequest
 from lec_kg.errors import QueryOutOfMemory
 from lec_kg.isolation import WorkerPool, _Worker
+from tests.support import LoopbackListener
 
 SERVER = str(Path(__file__).resolve().parents[1] / "server")
 JSON = "application/sparql-results+json"
@@ -37,43 +38,9 @@ DOUBLINGS = " ".join(f"BIND(CONCAT(?s{i}, ?s{i}) AS ?s{i + 1})" for i in range(3
 MEMORY_BOMB = f'SELECT (STRLEN(?s33) AS ?n) WHERE {{ BIND("a" AS ?s0) {DOUBLINGS} }}'
 
 
-class Listener:
-    """A TCP server on 127.0.0.1 (port 0) in a thread, counting the connections it accepts."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.accepted: list[bytes] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            with conn:
-                conn.settimeout(1.0)
-                try:
-                    self.accepted.append(conn.recv(4096))
-                except OSError:
-                    self.accepted.append(b"")
-
-    def close(self) -> list[bytes]:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self.sock.close()
-        return self.accepted
-
-
 @pytest.fixture
-def listener() -> Iterator[Listener]:
-    server = Listener()
+def listener() -> Iterator[LoopbackListener]:
+    server = LoopbackListener()
     yield server
     server.close()
 
@@ -91,7 +58,9 @@ def query(text: str) -> dict:
     return {"op": "query", "form": "select", "text": text, "format": "json", "max_rows": 10}
 
 
-def test_the_listener_sees_a_connection_from_an_unconfined_process(listener: Listener) -> None:
+def test_the_listener_sees_a_connection_from_an_unconfined_process(
+    listener: LoopbackListener,
+) -> None:
     """The control: the same request from outside a worker does reach the listener."""
     with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as s:
         s.sendall(b"hello")
@@ -166,7 +135,7 @@ def test_a_confined_process_cannot_start_programs_or_touch_its_parent() -> None:
 
 
 def test_service_sent_past_the_guard_opens_no_connection(
-    pool: WorkerPool, listener: Listener
+    pool: WorkerPool, listener: LoopbackListener
 ) -> None:
     text = f"SELECT * WHERE {{ SERVICE <http://127.0.0.1:{listener.port}/sparql> {{ ?s ?p ?o }} }}"
     reply, body = pool.run({**query(text), "union": True}, 30)
@@ -176,7 +145,9 @@ def test_service_sent_past_the_guard_opens_no_connection(
     assert listener.close() == []
 
 
-def test_load_sent_past_the_guard_opens_no_connection(pool: WorkerPool, listener: Listener) -> None:
+def test_load_sent_past_the_guard_opens_no_connection(
+    pool: WorkerPool, listener: LoopbackListener
+) -> None:
     update = {"op": "update", "text": f"LOAD <http://127.0.0.1:{listener.port}/x.ttl>"}
     reply, body = pool.run({**update, "exclude": []}, 30)
     assert reply["ok"] is False and body == b""
@@ -185,7 +156,7 @@ def test_load_sent_past_the_guard_opens_no_connection(pool: WorkerPool, listener
 
 
 def test_a_remote_from_sent_past_the_guard_reads_nothing(
-    pool: WorkerPool, listener: Listener
+    pool: WorkerPool, listener: LoopbackListener
 ) -> None:
     """pyoxigraph never dereferences a FROM graph; with the walls up it could not anyway."""
     text = f"SELECT * FROM <http://127.0.0.1:{listener.port}/g> WHERE {{ ?s ?p ?o }}"
@@ -231,13 +202,15 @@ def probe(wall: str, port: int) -> dict[str, str]:
     return json.loads(done.stdout)
 
 
-def test_the_seccomp_filter_alone_refuses_sockets_and_io_uring(listener: Listener) -> None:
+def test_the_seccomp_filter_alone_refuses_sockets_and_io_uring(listener: LoopbackListener) -> None:
     found = probe("install_network_filter", listener.port)
     assert found == {"connect": "EPERM", "io_uring_setup": "EPERM", "socketpair": "EPERM"}
     assert listener.close() == []
 
 
-def test_the_network_namespace_alone_leaves_nothing_to_connect_to(listener: Listener) -> None:
+def test_the_network_namespace_alone_leaves_nothing_to_connect_to(
+    listener: LoopbackListener,
+) -> None:
     found = probe("new_network_namespace", listener.port)
     assert found["connect"] in ("ENETUNREACH", "ECONNREFUSED", "EADDRNOTAVAIL")
     assert listener.close() == []

@@ -24,7 +24,6 @@ from __future__ import annotations
 import gc
 import random
 import re
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from pyoxigraph import DefaultGraph, Store
 
 from lec_kg.errors import ForbiddenOperation, QuerySyntaxError
 from lec_kg.guard import Limits, inspect
+from tests.support import LoopbackListener
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sparql-syntax"
 W3C_KINDS = {
@@ -48,33 +48,6 @@ LIMITS = Limits(max_chars=1_000_000)
 SEED = 20261201
 # W3C positive tests the engine accepts and the guard refuses, each with the reason.
 W3C_REFUSED: dict[str, str] = {}
-
-
-class Canary:
-    """A loopback listener that counts the connections it is offered."""
-
-    def __init__(self) -> None:
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.2)
-        self.port = self._sock.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._sock.close()
 
 
 class EngineParser:
@@ -156,15 +129,15 @@ def guard_verdict(text: str, *, update: bool) -> str:
 
 
 @pytest.fixture(scope="module")
-def canary() -> Iterator[Canary]:
-    listener = Canary()
+def canary() -> Iterator[LoopbackListener]:
+    listener = LoopbackListener()
     yield listener
     listener.close()
     assert listener.connections == 0, "the engine was asked to run a text, not to parse it"
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory, canary: Canary) -> EngineParser:
+def engine(tmp_path_factory: pytest.TempPathFactory, canary: LoopbackListener) -> EngineParser:
     parser = EngineParser(tmp_path_factory.mktemp("read-only-store"))
     endpoint = f"<http://127.0.0.1:{canary.port}/sparql>"
     assert parser.accepts(f"SELECT * {{ SERVICE {endpoint} {{ ?s ?p ?o }} }}", update=False)
@@ -235,7 +208,7 @@ def test_no_w3c_text_the_engine_accepts_with_service_or_load_passes(
 
 
 def test_no_mutated_w3c_text_with_service_or_load_passes(
-    engine: EngineParser, canary: Canary
+    engine: EngineParser, canary: LoopbackListener
 ) -> None:
     """The W3C tests cover syntax the generator does not: mutate each, often adding a SERVICE,
     a LOAD or the bare word somewhere."""
@@ -616,7 +589,7 @@ class Verdicts:
 
 
 @pytest.fixture(scope="module")
-def verdicts(engine: EngineParser, canary: Canary) -> list[Verdicts]:
+def verdicts(engine: EngineParser, canary: LoopbackListener) -> list[Verdicts]:
     found = []
     for t in corpus(canary.port):
         accepted = engine.accepts(t.text, update=t.update)
@@ -708,7 +681,9 @@ def boundary_texts(port: int) -> Iterator[tuple[str, bool]]:
                 yield prologue + update, True
 
 
-def test_no_keyword_hides_behind_a_token_boundary(engine: EngineParser, canary: Canary) -> None:
+def test_no_keyword_hides_behind_a_token_boundary(
+    engine: EngineParser, canary: LoopbackListener
+) -> None:
     holding = leaks = 0
     for text, update in boundary_texts(canary.port):
         if engine.accepts(text, update=update) and engine.holds_forbidden(text, update=update):
@@ -745,7 +720,7 @@ def soup_texts(port: int, count: int) -> Iterator[tuple[str, bool]]:
 
 
 def test_no_keyword_hides_in_a_soup_of_quotes_comments_and_brackets(
-    engine: EngineParser, canary: Canary
+    engine: EngineParser, canary: LoopbackListener
 ) -> None:
     accepted = holding = 0
     leaks = []
@@ -766,7 +741,7 @@ def test_service_and_load_are_the_only_ways_out() -> None:
     """Run for real on a store: SERVICE reaches a loopback listener (so it would see a request),
     while FROM, USING, WITH, GRAPH and the graph management operations naming the same URL
     never do: they only name graphs of the store, which is why the guard refuses only the two."""
-    listener = Canary()
+    listener = LoopbackListener()
     url = f"<http://127.0.0.1:{listener.port}/g>"
     store = Store()
     try:
