@@ -24,11 +24,13 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from lec_kg.cli import main
 from lec_kg.config import default_source_dir
-from tests.conftest import LEC_KG, ROOT
+from tests.conftest import LEC_KG, ROOT, wait_for_port, wait_until_ready
+from tests.support import TIMEOUT
 
 COUNT = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
 GRAPHS = "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } } ORDER BY ?g"
@@ -111,7 +113,8 @@ def shipped_names() -> dict[str, set[str]]:
 @pytest.mark.slow
 def test_wheel_built_from_the_sdist_serves_the_full_graph_anywhere(tmp_path: Path) -> None:
     """sdist -> wheel (`pip wheel --no-deps`) -> a fresh venv: from another folder, `lec-kg
-    validate` conforms and `lec-kg query` counts exactly what the checkout counts."""
+    validate` conforms, and `lec-kg query` and `lec-kg serve` (over HTTP) count exactly what
+    the checkout counts."""
     checkout = copy_checkout(tmp_path / "checkout")
     dist = tmp_path / "dist"
     build = "import sys; from setuptools import build_meta as b; print(b.build_sdist(sys.argv[1]))"
@@ -152,6 +155,38 @@ def test_wheel_built_from_the_sdist_serves_the_full_graph_anywhere(tmp_path: Pat
     from_checkout = count_and_graphs([LEC_KG, "--source-dir", ROOT], elsewhere)
     assert from_checkout[0] > 1000
     assert installed == from_checkout
+    assert served_count(bin_dir / "lec-kg", elsewhere) == installed[0]
+
+
+def served_count(lec_kg: Path, cwd: Path) -> int:
+    """The quads `lec-kg serve --memory` (port 0) answers over HTTP, counted at /sparql."""
+    port_file, log = cwd / "serve.port", cwd / "serve.log"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("LEC_KG_")
+    }
+    command = [str(lec_kg), "serve", "--memory", "--port", "0", "--port-file", str(port_file)]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{wait_for_port(process, port_file, log, limit_s=300)}"
+        wait_until_ready(process, url, log, limit_s=300)
+        reply = httpx.get(
+            f"{url}/sparql",
+            params={"query": COUNT},
+            headers={"Accept": "application/sparql-results+json"},
+            timeout=TIMEOUT,
+        )
+        assert reply.status_code == 200, reply.text
+        return int(reply.json()["results"]["bindings"][0]["n"]["value"])
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.mark.slow
