@@ -29,7 +29,7 @@ import pytest
 
 from lec_kg.cli import main
 from lec_kg.config import default_source_dir
-from tests.conftest import LEC_KG, ROOT, wait_for_port, wait_until_ready
+from tests.conftest import LEC_KG, ROOT, stop, wait_for_port, wait_until_ready
 from tests.support import TIMEOUT
 
 COUNT = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
@@ -181,12 +181,7 @@ def served_count(lec_kg: Path, cwd: Path) -> int:
         assert reply.status_code == 200, reply.text
         return int(reply.json()["results"]["bindings"][0]["n"]["value"])
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @pytest.mark.slow
