@@ -47,13 +47,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             reason = engine.not_ready_reason or "not ready"
             print(f"lec-kg query: the shipped graph is not usable: {reason}", file=sys.stderr)
             return 1
-        form = engine.query_form(text)
+        prepared = engine.prepare(QueryRequest(text))  # once: read, then negotiated and run
+        form = prepared.form
         fmt = args.format.lower()
         if fmt == TABLE:
             media = JSON_RESULTS if FORM_KIND[form] == "results" else "text/turtle"
         else:
             media = by_keyword(fmt, [FORM_KIND[form]]).name
-        result = engine.query(QueryRequest(text), media)
+        result = engine.query(prepared, media)
     except LecKgError as exc:
         print(f"lec-kg query: {describe_error(exc)}", file=sys.stderr)
         return 1
