@@ -212,3 +212,21 @@ def test_the_bounds_come_from_the_settings(tight: OxigraphEngine) -> None:
     assert report["long_queries_per_client"] == Settings().long_queries_per_client
     bounds = tight._pool.admission.bounds
     assert (bounds.slice_s, bounds.waiting, bounds.waiting_per_client) == (0.2, 2, 1)
+
+
+def test_an_anonymous_slow_query_cannot_stop_a_write() -> None:
+    """The one long-running slot is an anonymous client's: an update (client None, authorized,
+    one at a time) that runs past the slice still goes on, and is counted; another client's
+    long query is refused."""
+    from lec_kg.admission import Admission, Bounds, Refused
+
+    admission = Admission(Bounds(long_slots=1))
+    admission.take_long("10.0.0.1")
+    admission.take_long(None)  # not refused
+    assert admission.long_running == 2
+    with pytest.raises(Refused) as refused:
+        admission.take_long("10.0.0.2")
+    assert refused.value.per_client is False
+    admission.drop_long(None)
+    admission.drop_long("10.0.0.1")
+    assert admission.long_running == 0

@@ -11,7 +11,8 @@ instead of waiting. A free worker goes first to the waiting request of a client 
 long-running query, so a client's slow queries do not hold back everyone else's cheap ones.
 
 A client is the peer address of the request; None (the service's own requests, and updates,
-which are authorized and run one at a time) counts against the overall bounds only.
+which are authorized and run one at a time) takes a long-running slot without being refused,
+and waits in the queue without a per-client bound.
 The pool calls these methods while holding its own lock; this class does no locking.
 """
 
@@ -86,8 +87,13 @@ class Admission:
         return (self._long[client] if client is not None else 0, ticket)
 
     def take_long(self, client: str | None) -> None:
-        """A query ran past the slice: take a long-running slot, or Refused."""
+        """A query ran past the slice: take a long-running slot, or Refused. The requests of no
+        client (authorized updates, one at a time, and the service's own queries) are counted
+        but never refused: an anonymous slow query must not be able to stop a write."""
         b = self.bounds
+        if client is None:
+            self._long[client] += 1
+            return
         if client is not None and self._long[client] >= b.long_per_client:
             raise self._refused(
                 f"the query ran past {b.slice_s:g} s while this client already had "
