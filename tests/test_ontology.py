@@ -99,8 +99,9 @@ DEFECTS = {
     "label-language-mixed": PREFIXES + 'INSERT DATA { lec:State rdfs:label "state" }',
     "self-inverse-property": PREFIXES + "INSERT DATA { lec:party owl:inverseOf lec:party }",
     "reading-without-argument": PREFIXES
-    + "INSERT DATA { <https://w3id.org/lec-kg/id/event/x> a lec:Event ;"
-    " lec:certainty <https://w3id.org/lec-kg/id/code/certainty/reconstructed> ."
+    + "INSERT DATA { <https://w3id.org/lec-kg/id/statement/x> a lec:Statement ;"
+    " lec:certainty <https://w3id.org/lec-kg/id/code/certainty/reconstructed> ;"
+    ' lec:uncertaintyNote "a note is no argument"@en .'
     " <https://w3id.org/lec-kg/id/recommendation/x> a lec:Recommendation }",
 }
 
