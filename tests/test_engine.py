@@ -80,9 +80,27 @@ def test_every_extradition_treaty_is_found_as_a_treaty_without_a_path(engine) ->
 
 
 def test_symmetric_alternative_to_holds_both_ways(engine) -> None:
+    """lec:alternativeTo joins competing statements (never fact nodes), and holds both ways."""
     pairs = rows(engine, "SELECT ?a ?b WHERE { ?a lec:alternativeTo ?b }")
+    assert pairs, "the facts hold competing readings"
     for pair in pairs:
         assert {"a": pair["b"], "b": pair["a"]} in pairs
+    ends = {p["a"] for p in pairs} | {p["b"] for p in pairs}
+    statements = values(engine, "SELECT ?s WHERE { ?s a lec:Statement }")
+    assert ends <= statements
+
+
+def test_inference_asserts_no_uncertain_reading(engine) -> None:
+    """No graph, the inferred one included, holds the triple of an uncertain statement: the
+    closure does not turn the Cyprus activity into an extradition, say."""
+    uncertain = "https://w3id.org/lec-kg/id/code/certainty/uncertain"
+    found = rows(
+        engine,
+        f"SELECT ?st ?g WHERE {{ ?st lec:certainty <{uncertain}> ; lec:statementSubject ?s ;"
+        " lec:statementPredicate ?p ; lec:statementObject ?o . GRAPH ?g { ?s ?p ?o } }",
+    )
+    assert found == []
+    assert values(engine, f"SELECT ?st WHERE {{ ?st lec:certainty <{uncertain}> }}")
 
 
 def test_the_inferred_graph_repeats_nothing_asserted(engine) -> None:

@@ -103,7 +103,12 @@ def test_incremental_agrees_with_full_on_random_changes_of_the_shipped_data(ship
     subjects = sorted({t[0] for t, _ in facts if isinstance(t[0], NamedNode)}, key=str)
     classes = sorted(schema.super_classes, key=str)
     typed_props = sorted(set(schema.domain) | set(schema.range) | set(schema.inverse), key=str)
-    alternative = NamedNode(LEC + "alternativeTo")
+    alternative = NamedNode(LEC + "alternativeTo")  # symmetric: it joins competing statements
+    statements = sorted(
+        {t[0] for t, _ in facts if t[1] == RDF_TYPE and t[2] == NamedNode(LEC + "Statement")},
+        key=str,
+    )
+    assert statements, "the shipped facts hold statements"
     removable = list(facts)
     taken: list[Item] = []
 
@@ -116,7 +121,7 @@ def test_incremental_agrees_with_full_on_random_changes_of_the_shipped_data(ship
             return ((s, rng.choice(typed_props), o), rng.choice([graph, other]))
         if pick < 0.9:  # a triple already asserted elsewhere, now in a second graph too
             return (rng.choice(facts)[0], other)
-        return ((s, alternative, o), other)
+        return ((rng.choice(statements), alternative, rng.choice(statements)), other)
 
     for step in range(300):
         removed = [removable[rng.randrange(len(removable))] for _ in range(rng.randint(0, 4))]

@@ -102,8 +102,9 @@ DEFECTS = {
     + "INSERT DATA { <https://w3id.org/lec-kg/id/claim/x> a lec:Claim ;"
     " lec:statementSubject <https://w3id.org/lec-kg/id/state/FR> }",
     "reading-without-argument": PREFIXES
-    + "INSERT DATA { <https://w3id.org/lec-kg/id/event/x> a lec:Event ;"
-    " lec:certainty <https://w3id.org/lec-kg/id/code/certainty/reconstructed> ."
+    + "INSERT DATA { <https://w3id.org/lec-kg/id/statement/x> a lec:Statement ;"
+    " lec:certainty <https://w3id.org/lec-kg/id/code/certainty/reconstructed> ;"
+    ' lec:uncertaintyNote "a note is no argument"@en .'
     " <https://w3id.org/lec-kg/id/recommendation/x> a lec:Recommendation }",
 }
 
