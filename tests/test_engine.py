@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pyoxigraph import Literal, NamedNode, QueryResultsFormat, parse_query_results
+from pyoxigraph import Literal, NamedNode, Quad, QueryResultsFormat, parse_query_results
 from rdflib import Graph
 
 from lec_kg.config import Settings
@@ -357,6 +357,32 @@ def test_a_rejected_update_leaves_the_store_byte_for_byte_as_it_was(write_engine
     assert report["conforms"] is False
     assert any(f["focus"] == "urn:lec-kg-test:bad" for f in report["findings"])
     assert rows(write_engine, "SELECT ?c WHERE { <urn:lec-kg-test:bad> a ?c }") == []
+
+
+def test_a_change_given_as_quads_goes_through_the_same_gate(write_engine) -> None:
+    """`change` (submissions, the Graph Store Protocol) commits quads with the update's checks:
+    an accepted change is served with its inference, a repeated one adds nothing, an invalid one
+    and one into the inferred graph leave the store byte for byte as it was."""
+    graph = NamedNode(TEST_GRAPH + "-change")
+    subject = NamedNode("urn:lec-kg-test:change")
+    good = [Quad(subject, NamedNode(f"{LEC}note"), Literal("given as quads"), graph)]
+    outcome = write_engine.change([], good, note="test", what="the test change")
+    assert (outcome.added, outcome.removed) == (1, 0)
+    assert values(write_engine, "SELECT ?o WHERE { <urn:lec-kg-test:change> ?p ?o }") == {
+        "given as quads"
+    }
+    assert write_engine.change([], good, note="again", what="the test change").added == 0
+    before = write_engine.dump_nquads()
+    cls = NamedNode(violating_class(write_engine))
+    bad = [Quad(NamedNode("urn:lec-kg-test:change-bad"), RDF_TYPE, cls, graph)]
+    with pytest.raises(ValidationFailed, match="the test change"):
+        write_engine.change([], bad, note="bad", what="the test change")
+    inferred = [Quad(subject, NamedNode(f"{LEC}note"), Literal("x"), NamedNode(INFERRED))]
+    with pytest.raises(ForbiddenOperation):
+        write_engine.change([], inferred, note="inferred", what="the test change")
+    assert write_engine.dump_nquads() == before
+    outcome = write_engine.change(good, [], note="withdraw", what="the test change")
+    assert (outcome.added, outcome.removed) == (0, 1)
 
 
 def test_concurrent_writers_are_serialised_and_both_land(write_engine) -> None:

@@ -96,6 +96,12 @@ class Engine(Protocol):
         """Apply a SPARQL update, validate the result, commit or roll back (ValidationFailed);
         `using` / `using_named`: the Protocol's using-graph-uri / using-named-graph-uri."""
 
+    def change(
+        self, removed: Sequence[Any], added: Sequence[Any], *, note: str, what: str
+    ) -> UpdateOutcome:
+        """Commit a change given as quads (removed, added) with the same checks, validation and
+        durability as an update; a rejected change leaves the store as it was."""
+
     def export(self, media_type: str, graph_name: str | None = None) -> bytes:
         """The asserted data (never the inferred graph), whole or one named graph."""
 

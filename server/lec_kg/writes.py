@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from pyoxigraph import Quad, RdfFormat, parse
 from rdflib import Graph
@@ -97,42 +98,73 @@ class WriteSide:
                     "maintains; nothing was changed",
                     graph=self.inferred_graph,
                 )
-            self._refuse_read_only(removed, added)
-            if not removed and not added:
-                return UpdateOutcome(0, 0)
-            if len(removed) + len(added) > self.settings.max_update_quads:
-                raise QueryTooComplex(
-                    f"the update would remove {len(removed):,} and add {len(added):,} quads; "
-                    f"the limit for one update is {self.settings.max_update_quads:,} "
-                    "(max_update_quads); split it; nothing was changed",
-                    limit=self.settings.max_update_quads,
+            return self._commit_locked(removed, added, note=text, what="the update")
+
+    def change(
+        self, removed: Sequence[Quad], added: Sequence[Quad], *, note: str, what: str
+    ) -> UpdateOutcome:
+        """Commit a change given as quads (a submission, a Graph Store Protocol request): the same
+        checks, validation, journal and publication as an update; a rejected one changes nothing.
+        `what` names it in messages ("the submission"), `note` is journaled with it."""
+        self._require_ready()
+        with self._write_lock, self._store.writing(), self._change_lock:
+            self._sync_locked()
+            if any(graph_of(q) == self.inferred_graph for q in added):
+                raise ForbiddenOperation(
+                    f"{what} would write into <{self.inferred_graph}>, which only the engine "
+                    "maintains; nothing was changed",
+                    graph=self.inferred_graph,
                 )
-            inferred = self._infer(removed, added, self.settings.inference_budget)
-            assert self._materializer is not None
-            committed = False
-            try:
-                gone = set(removed)
-                candidate = [q for q in self._store.quads() if q not in gone] + added
-                report = self._validate(*self._validation_data(candidate))
-                if not report.conforms:
-                    raise ValidationFailed(
-                        report_summary(report, "the update") + "; nothing was changed",
-                        report=report_json(report),
-                    )
-                with self._state_lock:
-                    try:
-                        self._store.commit(removed, added, note=text)
-                    except (JournalError, OSError) as exc:  # nothing was applied
-                        raise NotReady(f"the change could not be made durable: {exc}") from exc
-                    committed = True
-                    self._publish(removed, added, *inferred)
-            except BaseException:
-                if not committed:  # else the materializer holds what the store now holds
-                    self._materializer.rollback()
-                raise
-            finally:
-                self._materializer.commit()
+            present = [q for q in removed if self._store.contains(q)]
+            new = [q for q in dict.fromkeys(added) if not self._store.contains(q)]
+            return self._commit_locked(present, new, note=note, what=what)
+
+    def _commit_locked(
+        self, removed: list[Quad], added: list[Quad], *, note: str, what: str
+    ) -> UpdateOutcome:
+        """Protection, size limit, inference, validation, journal, publication of one change
+        (the caller holds the write, writer and change locks and has synchronised)."""
+        self._refuse_read_only(removed, added)
+        if not removed and not added:
+            return UpdateOutcome(0, 0)
+        if len(removed) + len(added) > self.settings.max_update_quads:
+            raise QueryTooComplex(
+                f"{what} would remove {len(removed):,} and add {len(added):,} quads; "
+                f"the limit for one change is {self.settings.max_update_quads:,} "
+                "(max_update_quads); split it; nothing was changed",
+                limit=self.settings.max_update_quads,
+            )
+        inferred = self._infer(removed, added, self.settings.inference_budget)
+        assert self._materializer is not None
+        committed = False
+        try:
+            report = self._judge(removed, added)
+            if not report.conforms:
+                raise ValidationFailed(
+                    report_summary(report, what) + "; nothing was changed",
+                    report=report_json(report),
+                )
+            with self._state_lock:
+                try:
+                    self._store.commit(removed, added, note=note)
+                except (JournalError, OSError) as exc:  # nothing was applied
+                    raise NotReady(f"the change could not be made durable: {exc}") from exc
+                committed = True
+                self._publish(removed, added, *inferred)
+        except BaseException:
+            if not committed:  # else the materializer holds what the store now holds
+                self._materializer.rollback()
+            raise
+        finally:
+            self._materializer.commit()
         return UpdateOutcome(len(added), len(removed), warnings_on(report, removed + added))
+
+    def _judge(self, removed: list[Quad], added: list[Quad]) -> Any:
+        """The shapes' report on the store as it would be after the change: today the whole
+        candidate graph is validated (the one place to make validation proportional to it)."""
+        gone = set(removed)
+        candidate = [q for q in self._store.quads() if q not in gone] + added
+        return self._validate(*self._validation_data(candidate))
 
     def _infer(self, removed: list[Quad], added: list[Quad], budget: int | None) -> tuple[set, set]:
         """How the inferred graph changes with this change of the asserted data: computed now
