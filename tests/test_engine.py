@@ -375,6 +375,11 @@ def test_a_change_given_as_quads_goes_through_the_same_gate(write_engine) -> Non
     before = write_engine.dump_nquads()
     cls = NamedNode(violating_class(write_engine))
     bad = [Quad(NamedNode("urn:lec-kg-test:change-bad"), RDF_TYPE, cls, graph)]
+    assert write_engine.check([], good).conforms is True
+    dry = write_engine.check([], bad)  # the dry run: the same report, nothing written
+    assert dry.conforms is False
+    assert any(str(f.focus) == "urn:lec-kg-test:change-bad" for f in dry.findings)
+    assert write_engine.dump_nquads() == before
     with pytest.raises(ValidationFailed, match="the test change"):
         write_engine.change([], bad, note="bad", what="the test change")
     inferred = [Quad(subject, NamedNode(f"{LEC}note"), Literal("x"), NamedNode(INFERRED))]

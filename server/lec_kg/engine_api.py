@@ -102,6 +102,9 @@ class Engine(Protocol):
         """Commit a change given as quads (removed, added) with the same checks, validation and
         durability as an update; a rejected change leaves the store as it was."""
 
+    def check(self, removed: Sequence[Any], added: Sequence[Any]) -> Any:
+        """The validation report `change` would act on, nothing written (a dry run)."""
+
     def export(self, media_type: str, graph_name: str | None = None) -> bytes:
         """The asserted data (never the inferred graph), whole or one named graph."""
 

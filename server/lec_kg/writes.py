@@ -119,6 +119,16 @@ class WriteSide:
             new = [q for q in dict.fromkeys(added) if not self._store.contains(q)]
             return self._commit_locked(present, new, note=note, what=what)
 
+    def check(self, removed: Sequence[Quad], added: Sequence[Quad]) -> Any:
+        """A dry run of `change`: the shapes' report on the store as it would be after it, and
+        nothing written (a `/validate` request, `lec-kg validate FILE`)."""
+        self._require_ready()
+        with self._change_lock:
+            self._sync_locked()
+            present = [q for q in removed if self._store.contains(q)]
+            new = [q for q in dict.fromkeys(added) if not self._store.contains(q)]
+            return self._judge(present, new)
+
     def _commit_locked(
         self, removed: list[Quad], added: list[Quad], *, note: str, what: str
     ) -> UpdateOutcome:
