@@ -113,8 +113,9 @@ def load_validator(settings: Settings) -> Validator:
 def load_data(settings: Settings, extra: Iterable[Path] = ()) -> tuple[Graph, dict[Node, str]]:
     """The facts of graph/ (plus extra files) in one graph, and which file each node came from.
 
-    A node maps to the first file it is a subject in; a node that is only ever an object (a code
-    value, say) maps to the first file that uses it.
+    A node maps to the first file that types it (`a lec:...`), else to the first file it is a
+    subject in (graph/date-bounds.ttl only adds computed dates to nodes described elsewhere); a
+    node that is only ever an object (a code value, say) maps to the first file that uses it.
     """
     files: list[Path] = [
         f.path for f in discover(settings.source_dir, settings.base_iri, ["graph"])
@@ -123,6 +124,9 @@ def load_data(settings: Settings, extra: Iterable[Path] = ()) -> tuple[Graph, di
     data, per_file = _parse_all(files)
     source_of: dict[Node, str] = {}
     objects: dict[Node, str] = {}
+    for path, g in per_file:
+        for s in g.subjects(RDF.type, None, unique=True):
+            source_of.setdefault(s, _display_name(path, settings.source_dir))
     for path, g in per_file:
         name = _display_name(path, settings.source_dir)
         for s in g.subjects(unique=True):
