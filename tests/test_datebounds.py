@@ -201,27 +201,29 @@ def test_every_dated_node_of_the_graph_is_bounded() -> None:
     assert set(shipped.predicates()) == {LEC.earliestDate, LEC.latestDate}
 
 
-def copy_source(tmp_path: Path) -> Path:
-    (tmp_path / "graph").mkdir()
-    for path in sorted((ROOT / "graph").glob("*.ttl")):
-        (tmp_path / "graph" / path.name).write_text(path.read_text(encoding="utf-8"))
-    return tmp_path
+FACT = """@prefix lec: <https://w3id.org/lec-kg/ontology#> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+<https://w3id.org/lec-kg/id/event/fixture-dated> lec:date "DATE"^^xsd:gYearMonth .
+"""
 
 
 def test_check_reports_a_stale_file_and_run_rewrites_it(tmp_path: Path, capsys) -> None:
-    source = copy_source(tmp_path)
-    assert run(source, check=True) == 0
-    events = source / "graph" / "events.ttl"
-    text = events.read_text(encoding="utf-8")
-    assert 'lec:date "2016-11"^^xsd:gYearMonth' in text
-    events.write_text(text.replace('"2016-11"^^xsd:gYearMonth', '"2016"^^xsd:gYear', 1))
-    assert run(source, check=True) == 1
+    facts = tmp_path / "graph" / "events.ttl"
+    facts.parent.mkdir()
+    facts.write_text(FACT.replace("DATE", "2016-02"), encoding="utf-8")
+    assert run(tmp_path, check=True) == 1
+    assert "is missing: run `lec-kg dates`" in capsys.readouterr().err
+    assert run(tmp_path) == 0
+    written = (tmp_path / "graph" / OUTPUT).read_text(encoding="utf-8")
+    assert '"2016-02-29"^^xsd:date' in written
+    assert run(tmp_path, check=True) == 0
+    facts.write_text(FACT.replace("DATE", "2015-02"), encoding="utf-8")
+    assert run(tmp_path, check=True) == 1
     assert "is out of date: run `lec-kg dates`" in capsys.readouterr().err
-    assert run(source) == 0
-    assert run(source, check=True) == 0
-    (source / "graph" / OUTPUT).unlink()
-    assert run(source, check=True) == 1
-    assert "is missing" in capsys.readouterr().err
+    assert (tmp_path / "graph" / OUTPUT).read_text(encoding="utf-8") == written  # untouched
+    assert run(tmp_path) == 0
+    assert '"2015-02-28"^^xsd:date' in (tmp_path / "graph" / OUTPUT).read_text(encoding="utf-8")
+    assert run(tmp_path, check=True) == 0
 
 
 def test_lec_kg_dates_check(capsys) -> None:

@@ -86,12 +86,13 @@ def literal_bounds(literal: Literal) -> tuple[date, date]:
     2016-02-29); "2015-04-22"^^xsd:date -> (2015-04-22, 2015-04-22). A timezone is dropped.
     Raises DateBoundsError for any other datatype or a lexical form that is not a real date.
     """
-    pattern = _PATTERNS.get(literal.datatype) if isinstance(literal, Literal) else None
+    datatype = literal.datatype if isinstance(literal, Literal) else None
+    pattern = _PATTERNS.get(datatype) if datatype is not None else None
     if pattern is None:
         raise DateBoundsError(f"not an xsd:gYear, xsd:gYearMonth or xsd:date literal: {literal!r}")
     match = pattern.match(str(literal))
     if match is None:
-        raise DateBoundsError(f"not a valid {literal.datatype} lexical form: {str(literal)!r}")
+        raise DateBoundsError(f"not a valid {datatype} lexical form: {str(literal)!r}")
     parts = [int(x) for x in match.groups()]
     try:
         if len(parts) == 1:
