@@ -17,15 +17,17 @@ from lec_kg.datebounds import (
     Bounds,
     DateBoundsError,
     bounds_graph,
+    dated_nodes,
     generate,
     literal_bounds,
+    missing_bounds,
     node_bounds,
     render,
     run,
     source_files,
 )
 from lec_kg.namespaces import LEC
-from lec_kg.validation import Validator, load_validator
+from lec_kg.validation import Validator, load_data, load_validator
 
 from .support import ROOT
 
@@ -299,3 +301,27 @@ def test_the_shapes_compute_the_same_days_as_the_code() -> None:
         day = date.fromordinal(date.fromisoformat(str(o)).toordinal() + 1)
         moved.add((s, p, Literal(day.isoformat(), datatype=DATE)))
     assert computed_findings(g + moved) == every_side
+
+
+def test_missing_bounds_leaves_bounded_nodes_alone() -> None:
+    """Bounds for the dated nodes that carry none; a node with a bound written keeps it."""
+    g = node((LEC.date, lit("2016-02", GYEARMONTH)))
+    other = URIRef(f"{NODE}-bounded")
+    g.add((other, LEC.date, lit("2015")))
+    g.add((other, LEC.earliestDate, Literal("2015-01-01", datatype=DATE)))
+    assert set(missing_bounds(g)) == {
+        (NODE, LEC.earliestDate, Literal("2016-02-01", datatype=DATE)),
+        (NODE, LEC.latestDate, Literal("2016-02-29", datatype=DATE)),
+    }
+    assert set(missing_bounds(g, [other])) == set()
+
+
+def test_validate_judges_an_extra_file_as_it_would_stand_in_graph() -> None:
+    """`lec-kg validate FILE`: the file's dates get the bounds `lec-kg dates` would write."""
+    settings = Settings(source_dir=ROOT, data_dir=None)
+    extra = ROOT / "tests" / "fixtures" / "shapes" / "valid" / "events.ttl"
+    data, _ = load_data(settings, extra=[extra])
+    dated = dated_nodes(Graph().parse(extra, format="turtle"))
+    assert dated
+    for n in dated:
+        assert (n, LEC.earliestDate, None) in data or (n, LEC.latestDate, None) in data

@@ -156,6 +156,23 @@ def bounds_graph(graph: Graph) -> Graph:
     return out
 
 
+def missing_bounds(graph: Graph, nodes: Iterable[Node] | None = None) -> Graph:
+    """The bounds `lec-kg dates` would write for the dated `nodes` (default: every dated node of
+    `graph`) that carry no lec:earliestDate or lec:latestDate in `graph` yet, computed from
+    `graph`: for files that are not (yet) in graph/, where the generated file bounds them."""
+    wanted = dated_nodes(graph) if nodes is None else nodes
+    out = Graph()
+    for node in wanted:
+        if (node, LEC.earliestDate, None) in graph or (node, LEC.latestDate, None) in graph:
+            continue
+        b = node_bounds(graph, node)
+        if b.earliest is not None:
+            out.add((node, LEC.earliestDate, _date_literal(b.earliest)))
+        if b.latest is not None:
+            out.add((node, LEC.latestDate, _date_literal(b.latest)))
+    return out
+
+
 def render(bounds: dict[Node, Bounds]) -> str:
     """The generated file's text: header, then one block per node sorted by IRI (deterministic)."""
     blocks = []
