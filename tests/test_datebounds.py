@@ -301,6 +301,11 @@ def test_the_shapes_compute_the_same_days_as_the_code() -> None:
         day = date.fromordinal(date.fromisoformat(str(o)).toordinal() + 1)
         moved.add((s, p, Literal(day.isoformat(), datatype=DATE)))
     assert computed_findings(g + moved) == every_side
+    # bounds left over on a node whose dates are gone (a stale file) are refused too
+    left_over = Graph()
+    left_over.add((NODE, LEC.earliestDate, Literal("2015-01-01", datatype=DATE)))
+    left_over.add((NODE, LEC.latestDate, Literal("2015-12-31", datatype=DATE)))
+    assert computed_findings(left_over) == {(str(NODE), shape) for shape in COMPUTED}
 
 
 def test_missing_bounds_leaves_bounded_nodes_alone() -> None:
