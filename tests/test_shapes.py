@@ -4,6 +4,9 @@ Fixtures live in tests/fixtures/shapes/: `base.ttl` (a report and two states) is
 `valid/*.ttl` must give no finding at all; its `# covers:` line names the node shapes it exercises.
 `invalid/<Shape>.ttl` has exactly one defect; its header says which shape, focus node (`_:` for a
 blank node) and path (`-` for none) must fire, at which severity, and nothing else may fire.
+Fixtures are written like graph/*.ttl, whose computed date bounds live in the generated
+graph/date-bounds.ttl: each fixture gets the bounds `lec-kg dates` would write for it, unless its
+header says `# bounds: as written` (the fixtures of the date-bound shapes themselves).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from rdflib import RDF, RDFS, BNode, Graph, URIRef
 from rdflib.namespace import SH
 
 from lec_kg.config import Settings
+from lec_kg.datebounds import bounds_graph
 from lec_kg.validation import LECSH, ValidationReport, Validator, load_data, load_validator
 
 from .support import ROOT
@@ -64,9 +68,17 @@ def header(path: Path) -> dict[str, str]:
     return out
 
 
+def with_date_bounds(data: Graph) -> Graph:
+    """The data with the date bounds `lec-kg dates` computes for it (graph/date-bounds.ttl)."""
+    data += bounds_graph(data)
+    return data
+
+
 def validate_fixture(path: Path, submission: bool | None = None) -> tuple[Graph, ValidationReport]:
     data = Graph().parse(FIXTURES / "base.ttl", format="turtle")
     data.parse(path, format="turtle")
+    if header(path).get("bounds") != "as written":
+        with_date_bounds(data)
     if submission is None:
         submission = header(path).get("submission") == "true"
     return data, validator().validate(data, submission=submission)
@@ -190,7 +202,7 @@ def test_extradition_treaty_is_an_instrument():
     iri = URIRef("https://w3id.org/lec-kg/id/instrument/fixture-agreement")
     data.remove((iri, RDF.type, None))
     data.add((iri, RDF.type, URIRef("https://w3id.org/lec-kg/ontology#ExtraditionTreaty")))
-    report = validator().validate(data)
+    report = validator().validate(with_date_bounds(data))
     assert [f.shape for f in report.findings] == [
         "https://w3id.org/lec-kg/shapes#ExtraditionTreatyShape-safeguard"
     ]
@@ -228,7 +240,7 @@ def test_lifecycle_order_compares_the_shared_prefix(signed, ratified, in_force, 
     text = text.replace('"2007-03"^^xsd:gYearMonth', signed)
     text = text.replace('lec:date "2015"^^xsd:gYear', f"lec:date {ratified}")
     text = text.replace('"2015-07-17"^^xsd:date', in_force)
-    data = Graph().parse(FIXTURES / "base.ttl").parse(data=text, format="turtle")
+    data = with_date_bounds(Graph().parse(FIXTURES / "base.ttl").parse(data=text, format="turtle"))
     findings = [f for f in validator().validate(data).findings if f.shape == ORDER]
     if late_step is None:
         assert findings == []
@@ -242,11 +254,11 @@ def test_convention_ratified_after_entry_into_force_is_in_order():
     text = (FIXTURES / "valid" / "instruments.ttl").read_text(encoding="utf-8")
     text = text.replace("a lec:ExtraditionTreaty ;", "a lec:Convention ;")
     text = text.replace('lec:date "2015"^^xsd:gYear', 'lec:date "2016"^^xsd:gYear')
-    data = Graph().parse(FIXTURES / "base.ttl").parse(data=text, format="turtle")
+    data = with_date_bounds(Graph().parse(FIXTURES / "base.ttl").parse(data=text, format="turtle"))
     assert [f for f in validator().validate(data).findings if f.shape == ORDER] == []
     # the same dates on a bilateral treaty are out of order
     text = text.replace("a lec:Convention ;", "a lec:ExtraditionTreaty ;")
-    data = Graph().parse(FIXTURES / "base.ttl").parse(data=text, format="turtle")
+    data = with_date_bounds(Graph().parse(FIXTURES / "base.ttl").parse(data=text, format="turtle"))
     assert [f.shape for f in validator().validate(data).findings] == [ORDER]
 
 

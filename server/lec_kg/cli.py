@@ -23,6 +23,7 @@ COMMAND_HELP = {
     "query": "run a SPARQL query over the shipped graph",
     "export": "write the asserted graph in an RDF format",
     "add": "validate a file of new facts and add it to the store",
+    "dates": "write graph/date-bounds.ttl, the computed date bounds (--check: is it up to date?)",
 }
 
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
 
     commands["add"].add_argument("file", type=Path, help="Turtle file with the new facts")
+    commands["dates"].add_argument(
+        "--check", action="store_true", help="exit 1 when graph/date-bounds.ttl is stale"
+    )
     return p
 
 

@@ -171,7 +171,7 @@ class Option:
     show: Callable[[object], str] = plain  # how the Settings default is written
 
 
-ALL_COMMANDS = ("serve", "validate", "query", "export", "add")
+ALL_COMMANDS = ("serve", "validate", "query", "export", "add", "dates")
 STORE_COMMANDS = ("serve", "export", "add")
 
 

@@ -17,6 +17,7 @@ from rdflib.term import Node
 
 from . import sparql_targets
 from .config import Settings
+from .datebounds import dated_nodes, missing_bounds
 from .findings import (
     SEVERITIES,
     SEVERITY_ORDER,
@@ -113,16 +114,27 @@ def load_validator(settings: Settings) -> Validator:
 def load_data(settings: Settings, extra: Iterable[Path] = ()) -> tuple[Graph, dict[Node, str]]:
     """The facts of graph/ (plus extra files) in one graph, and which file each node came from.
 
-    A node maps to the first file it is a subject in; a node that is only ever an object (a code
-    value, say) maps to the first file that uses it.
+    The dates of the extra files get the bounds `lec-kg dates` would give them in graph/.
+
+    A node maps to the first file that types it (`a lec:...`), else to the first file it is a
+    subject in (graph/date-bounds.ttl only adds computed dates to nodes described elsewhere); a
+    node that is only ever an object (a code value, say) maps to the first file that uses it.
     """
     files: list[Path] = [
         f.path for f in discover(settings.source_dir, settings.base_iri, ["graph"])
     ]
-    files += list(extra)
+    extra_files = list(extra)
+    files += extra_files
     data, per_file = _parse_all(files)
+    # Extra files are judged as they would stand in graph/, where `lec-kg dates` bounds their
+    # dates (graph/date-bounds.ttl): the bounds they do not carry are computed here.
+    extra_dated = {s for _, g in per_file[len(files) - len(extra_files) :] for s in dated_nodes(g)}
+    data += missing_bounds(data, sorted(extra_dated, key=str))
     source_of: dict[Node, str] = {}
     objects: dict[Node, str] = {}
+    for path, g in per_file:
+        for s in g.subjects(RDF.type, None, unique=True):
+            source_of.setdefault(s, _display_name(path, settings.source_dir))
     for path, g in per_file:
         name = _display_name(path, settings.source_dir)
         for s in g.subjects(unique=True):
