@@ -71,6 +71,11 @@ def ontology_file(
     raise NotFound(f"the ontology has no file or version {name[:80]!r}")
 
 
+def page_html(request: Request) -> str:
+    """The ontology's page, for any route that answers text/html at the ontology's IRI."""
+    return _files(request).page
+
+
 def _respond(
     request: Request, files: Files, stem: str, fmt: str | None, on_page: str | None
 ) -> Response:
