@@ -334,6 +334,8 @@ def test_refusals(live_server) -> None:
     """Nothing acceptable: 406 with what there is; unknown names and path tricks: 404."""
     reply = get(live_server, "/ontology", Accept="image/png")
     assert reply.status_code == 406 and "text/turtle" in reply.text
+    assert get(live_server, "/ontology?format=csv").status_code == 406  # a format, not for this
+    assert get(live_server, "/ontology?format=%3Cscript%3E").status_code == 400
     for path in (
         "/ontology/0.0.0",
         "/ontology/lec",
