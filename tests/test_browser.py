@@ -90,3 +90,27 @@ def test_pages_run_under_their_content_security_policy(browser: Browser, live_se
     assert hrefs and not any(h.lower().startswith("javascript:") for h in hrefs), hrefs
     assert refused == [], refused
     page.close()
+
+
+def test_ontology_page_loads_under_its_policy(browser: Browser, live_server) -> None:
+    """/ontology, opened as a browser opens it, is the page: no console error (no Content
+    Security Policy violation), the house style applies, ids are unique and `#Actor` lands on
+    the class's section."""
+    page = browser.new_page()
+    errors: list[str] = []
+
+    def console(message) -> None:
+        if message.type == "error" and "favicon" not in message.location.get("url", ""):
+            errors.append(message.text)
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    reply = page.goto(live_server.url + "/ontology#Actor")
+    assert reply is not None and reply.status == 200
+    assert reply.headers["content-type"].startswith("text/html")
+    assert "system-ui" in page.evaluate("getComputedStyle(document.body).fontFamily")
+    ids = page.eval_on_selector_all("[id]", "els => els.map(e => e.id)")
+    assert len(ids) > 300 and len(ids) == len(set(ids))
+    assert page.locator("#Actor h3").inner_text().startswith("actor")
+    assert errors == [], errors
+    page.close()
