@@ -167,6 +167,16 @@ def test_etag_and_last_modified_give_304(server) -> None:
     assert stale.status_code == 200
 
 
+def test_if_none_match_star_and_head(server) -> None:
+    """`*` matches only a thing that exists; HEAD answers with the headers and no body."""
+    star = {"If-None-Match": "*"}
+    assert get(server, path_of(REPORT), "text/turtle", **star).status_code == 304
+    assert get(server, "/id/state/XX", "text/turtle", **star).status_code == 404
+    head = httpx.head(server.url + path_of(REPORT), headers={"Accept": "text/html"}, timeout=60)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == get(server, path_of(REPORT), "text/html").headers["etag"]
+
+
 # ------------------------------------------------------------------ unknown things and tricks
 
 

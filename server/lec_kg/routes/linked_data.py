@@ -20,7 +20,7 @@ terms (`terms.html`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -58,10 +58,15 @@ SELECT ?term ?type ?label ?definition WHERE {{ GRAPH ?g {{ ?term a ?type }}
 }} ORDER BY ?term"""
 
 
-def data_headers(engine: Engine, choice: Choice, extra: str = "") -> dict[str, str]:
-    """ETag (per data version and representation) and Last-Modified; Vary: Accept."""
+def data_headers(engine: Engine, choice: Choice, day: date | None = None) -> dict[str, str]:
+    """ETag (per data version and representation) and Last-Modified; Vary: Accept. A page
+    that names the day it was read (`day`, in its "cite this" lines) changes with it too."""
     token, changed = engine.data_version()
     modified = datetime.fromtimestamp(int(changed), UTC)
+    extra = ""
+    if day is not None:
+        extra = f"-{day.isoformat()}"
+        modified = max(modified, datetime(day.year, day.month, day.day, tzinfo=UTC))
     return {
         "ETag": f'"{token}-{choice.media.key}{extra}"',
         "Last-Modified": format_datetime(modified, usegmt=True),
@@ -70,12 +75,13 @@ def data_headers(engine: Engine, choice: Choice, extra: str = "") -> dict[str, s
     }
 
 
-def not_modified(request: Request, headers: dict[str, str]) -> bool:
-    """True when the client's copy is current (RFC 9110 13.1.2, 13.1.3)."""
+def not_modified(request: Request, headers: dict[str, str], exists: bool = True) -> bool:
+    """True when the client's copy is current (RFC 9110 13.1.2, 13.1.3); `*` matches only
+    a resource known to exist."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
         tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-        return headers["ETag"] in tags or "*" in tags
+        return headers["ETag"] in tags or ("*" in tags and exists)
     since = request.headers.get("if-modified-since")
     if since:
         try:
@@ -134,8 +140,8 @@ def thing(request: Request, rest: str) -> Response:
     choice = _choose(request)
     today = datetime.now(UTC).date()
     html = choice.media.name == "text/html"
-    headers = data_headers(engine, choice, f"-{today.isoformat()}" if html else "")
-    if not_modified(request, headers):
+    headers = data_headers(engine, choice, today if html else None)
+    if not_modified(request, headers, exists=False):  # before any query
         return Response(status_code=304, headers=headers)
     desc = description(engine, iri, settings.base_iri)
     if not desc.known:
