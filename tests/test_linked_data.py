@@ -8,7 +8,9 @@ and for path tricks sent byte for byte over a socket.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import socket
 from collections.abc import Iterator
 from urllib.parse import quote, urlsplit
@@ -18,7 +20,7 @@ import pytest
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, XSD
 
-from lec_kg.thing_page import date_range, human_date
+from lec_kg.human_dates import date_range, human_date
 from tests.conftest import TOKEN, LiveServer, serving
 from tests.support import TIMEOUT
 
@@ -275,6 +277,44 @@ def test_pages_link_from_home_to_a_treaty_and_back_to_the_report(server) -> None
     members = get(server, f"/browse?kind={treaty_kind}").text
     assert f'href="{path_of(BULGARIAN_MLAT)}"' in members
     assert get(server, path_of(REPORT), "text/html").status_code == 200
+
+
+def test_every_thing_is_reached_by_links_from_the_home_page(server) -> None:
+    """Following the pages' own links from / reaches the page of every thing the graph
+    describes under /id/, and every page on the way answers 200."""
+    things = sparql_select(
+        server,
+        "SELECT DISTINCT ?s WHERE { GRAPH ?g { ?s ?p ?o } "
+        f'FILTER(?g != <{BASE}graph/inferred> && STRSTARTS(STR(?s), "{BASE}id/")) }}',
+    )
+    wanted = {path_of(t) for t in things}
+    seen: set[str] = set()
+    queue = ["/"]
+    with httpx.Client(base_url=server.url, timeout=60, headers={"Accept": "text/html"}) as c:
+        while queue:
+            path = queue.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            r = c.get(path)
+            assert r.status_code == 200, (path, r.status_code)
+            for href in re.findall(r'href="([^"]+)"', r.text):
+                target = html.unescape(href)
+                if target.startswith(("/id/", "/browse")) and target not in seen:
+                    queue.append(target)
+    assert len(wanted) > 500
+    assert wanted <= seen, sorted(wanted - seen)[:10]
+
+
+def sparql_select(server: LiveServer, query: str) -> list[str]:
+    r = httpx.post(
+        server.sparql,
+        data={"query": query},
+        headers={"Accept": "application/sparql-results+json"},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    return [row["s"]["value"] for row in r.json()["results"]["bindings"]]
 
 
 def test_a_concept_lists_its_members(server) -> None:

@@ -19,7 +19,10 @@ from urllib.parse import quote
 
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
-from .describe import LABELS, Description, labels_of, select, sparql_iri
+from .citation import cite, works_of
+from .describe import LABELS, Description, labels_of
+from .engine_api import Engine
+from .human_dates import date_range, human_date
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -27,27 +30,7 @@ SKOS = "http://www.w3.org/2004/02/skos/core#"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 DCTERMS = "http://purl.org/dc/terms/"
 DEFINITIONS = (SKOS + "definition", DCTERMS + "description", RDFS + "comment")
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 INCOMING_CAP = 50  # links shown per incoming property; the rest counted
-
-DOCUMENTS = """PREFIX dcterms: <http://purl.org/dc/terms/>
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-SELECT ?doc ?title ?issued ?name WHERE {{ VALUES ?doc {{ {docs} }}
-  OPTIONAL {{ ?doc dcterms:title ?title }} OPTIONAL {{ ?doc dcterms:issued ?issued }}
-  OPTIONAL {{ ?doc dcterms:creator/rdfs:label ?name }} }}"""
 
 
 @dataclass(frozen=True)
@@ -139,33 +122,8 @@ def short_name(iri: str) -> str:
     return iri
 
 
-def human_date(lexical: str, datatype: str) -> str:
-    """ "2015" , "April 2015", "18 January 2017"; anything else as it is written."""
-    try:
-        if datatype == XSD + "gYear":
-            return str(int(lexical[:4])) if len(lexical) == 4 else lexical
-        if datatype == XSD + "gYearMonth":
-            year, month = lexical[:7].split("-")
-            return f"{MONTHS[int(month) - 1]} {int(year)}"
-        if datatype in (XSD + "date", XSD + "dateTime"):
-            d = date.fromisoformat(lexical[:10])
-            return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
-    except (ValueError, IndexError):
-        pass
-    return lexical
-
-
-def date_range(not_before: str | None, not_after: str | None) -> str:
-    """ "between 2000 and 2009", "since 2014", "by January 2017"."""
-    if not_before and not_after:
-        return f"between {not_before} and {not_after}"
-    if not_before:
-        return f"since {not_before}"
-    return f"by {not_after}"
-
-
 def page_context(
-    desc: Description, engine: Any, base_iri: str, root: str, today: date
+    desc: Description, engine: Engine, base_iri: str, root: str, today: date
 ) -> dict[str, Any]:
     """What thing.html shows for the description (see the module doc)."""
     lec = base_iri + "ontology#"
@@ -189,7 +147,7 @@ def page_context(
     missing = [i for i in mentioned if i not in labels]
     labels.update(labels_of(engine, missing) if missing else {})
     linker = Linker(base_iri, root, labels)
-    works = _works(engine, desc, lec, linker)
+    works = works_of(engine, desc.triples, linker.labels)
 
     def value(term: Any) -> Value:
         if isinstance(term, NamedNode):
@@ -217,7 +175,7 @@ def page_context(
                     page_text,
                     quote_.value if quote_ is not None else "",
                     work_link,
-                    _cite(works.get(work.value) if work else None, page_text, desc.iri, today),
+                    cite(works.get(work.value) if work else None, page_text, desc.iri, today),
                 )
             )
         return sorted(found, key=lambda p: (_int(p.page), p.quote))
@@ -280,6 +238,8 @@ def page_context(
         date_range(bounds.get("before"), not_after) if bounds.get("before") or not_after else None
     )
 
+    range_props = (lec + "notBefore", lec + "notAfter")
+    dated = [s for s in statements if s.certainty != "uncertain" and s.predicate.iri in range_props]
     groups: dict[str, list[Link]] = defaultdict(list)
     for t in triples:
         if t.object == x and isinstance(t.subject, NamedNode) and t.subject != x:
@@ -307,7 +267,14 @@ def page_context(
         "when": when,
         "rows": ordered,
         "readings": [s for s in statements if s.certainty == "uncertain"],
-        "marked": [s for s in statements if s.certainty != "uncertain"],
+        "when_marks": [s for s in statements if s in dated],
+        "unplaced": [  # stated or reconstructed, but about no value shown above
+            s
+            for s in statements
+            if s.certainty != "uncertain"
+            and s not in dated
+            and not any(s in v[1] for r in ordered for v in r.values)
+        ],
         "passages": passages(x),
         "incoming": incoming,
         "truncated": desc.truncated,
@@ -340,44 +307,3 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         return 10**6
-
-
-def _works(engine: Any, desc: Description, lec: str, linker: Linker) -> dict[str, dict]:
-    """Title, year and authors of each work an evidence passage is part of."""
-    triples: list[Any] = list(desc.triples)
-    iris = {
-        t.object.value
-        for t in triples
-        if t.predicate.value == DCTERMS + "isPartOf"
-        and isinstance(t.subject, BlankNode)
-        and isinstance(t.object, NamedNode)
-    }
-    if not iris:
-        return {}
-    rows = select(engine, DOCUMENTS.format(docs=" ".join(sparql_iri(i) for i in sorted(iris))))
-    works: dict[str, dict] = {i: {"title": None, "year": None, "authors": set()} for i in iris}
-    for row in rows:
-        work = works[row["doc"]["value"]]
-        if "title" in row:
-            work["title"] = row["title"]["value"]
-        if "issued" in row:
-            work["year"] = row["issued"]["value"][:4]
-        if "name" in row:
-            work["authors"].add(row["name"]["value"])
-        work["label"] = linker.labels.get(row["doc"]["value"])
-    return works
-
-
-def _cite(work: dict | None, page: str, iri: str, today: date) -> str:
-    """Authors (year). Title, p. N. <IRI>, accessed YYYY-MM-DD."""
-    parts = []
-    if work:
-        authors = sorted(work["authors"], key=lambda n: (n.split()[-1], n))
-        names = "; ".join(f"{n.split()[-1]}, {' '.join(n.split()[:-1])}" for n in authors)
-        head = names or "Anonymous"
-        title = work["title"] or work.get("label") or ""
-        parts.append(f"{head} ({work['year'] or 'n.d.'}). {title}.")
-    if page:
-        parts.append(f"p. {page}.")
-    parts.append(f"{iri}, accessed {today.isoformat()}.")
-    return " ".join(p for p in parts if p)
