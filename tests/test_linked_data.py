@@ -372,3 +372,24 @@ def test_a_script_label_shows_as_text_and_the_etag_changes(server) -> None:
     )
     assert after.status_code == 200
     assert after.headers["etag"] != before.headers["etag"]
+
+
+# ------------------------------------------------------------------ another host
+
+
+def test_a_service_under_another_base_iri_serves_its_own_iris(tmp_path) -> None:
+    """With --base-iri and --public-url set, /id/... names things under the base IRI, and pages
+    link under the public URL's path (a proxy's prefix)."""
+    base = "https://kg.example.org/lec/"
+    args = ["--memory", "--base-iri", base, "--public-url", "https://proxy.example.org/lec-kg"]
+    with serving(args, dict(os.environ), tmp_path / "serve.log") as other:
+        r = get(other, "/id/instrument/mlat-cn-bg", "application/n-triples")
+        assert r.status_code == 200
+        g = Graph().parse(data=r.content, format="nt")
+        thing = URIRef(base + "id/instrument/mlat-cn-bg")
+        assert (thing, RDF.type, URIRef(base + "ontology#MutualLegalAssistanceTreaty")) in g
+        assert not [t for t in g if str(t[0]).startswith(BASE)]
+        page = get(other, "/id/instrument/mlat-cn-bg", "text/html").text
+        assert 'href="/lec-kg/id/document/merics-china-monitor-2017-01-18"' in page
+        assert base + "id/instrument/mlat-cn-bg" in page
+        assert get(other, "/ontology", "text/turtle").status_code == 200
