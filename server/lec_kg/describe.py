@@ -80,6 +80,13 @@ def sparql_iri(iri: str) -> str:
     return f"<{iri}>"
 
 
+def sparql_iri_string(iri: str) -> str:
+    """`"iri"`, a string literal for STRSTARTS, checked as `sparql_iri` checks it (an IRI holds
+    no quote or backslash, so nothing needs escaping)."""
+    sparql_iri(iri)
+    return f'"{iri}"'
+
+
 @dataclass(frozen=True)
 class Description:
     """What is said about `iri`: triples, and whether the engine's result cap cut them."""

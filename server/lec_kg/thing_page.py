@@ -41,6 +41,11 @@ class Link:
     href: str | None
     iri: str
 
+    @property
+    def external(self) -> bool:
+        """True for a link out of this service (from the data: rel=nofollow noopener)."""
+        return self.href == self.iri and not self.iri.startswith("/")
+
 
 @dataclass(frozen=True)
 class Value:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request, Response
 from pyoxigraph import RdfFormat, parse
 
-from ..describe import description, resource_iri, select
+from ..describe import description, resource_iri, select, sparql_iri, sparql_iri_string
 from ..engine_api import Engine
 from ..errors import NotFound
 from ..negotiation import Choice, negotiate, offers
@@ -38,6 +38,7 @@ from .deps import ready_engine, settings_of
 
 router = APIRouter(tags=["linked data"])
 
+OWL_VERSION_IRI = "http://www.w3.org/2002/07/owl#versionIRI"
 PREFIXES = {
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
     "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
@@ -52,7 +53,7 @@ TERMS = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
 PREFIX sh: <http://www.w3.org/ns/shacl#>
 SELECT ?term ?type ?label ?definition WHERE {{ GRAPH ?g {{ ?term a ?type }}
-  FILTER(STRSTARTS(STR(?g), "{graphs}") && STRSTARTS(STR(?term), "{namespace}"))
+  FILTER(STRSTARTS(STR(?g), {graphs}) && STRSTARTS(STR(?term), {namespace}))
   OPTIONAL {{ GRAPH ?g {{ ?term rdfs:label|skos:prefLabel|sh:name ?label }} }}
   OPTIONAL {{ GRAPH ?g {{ ?term skos:definition|sh:message ?definition }} }}
 }} ORDER BY ?term"""
@@ -213,7 +214,7 @@ def _graphs_of(engine: Engine, base: str, kind: str) -> list[str]:
 def _version_iris(engine: Engine, base: str, kind: str) -> set[str]:
     rows = select(
         engine,
-        f"SELECT ?v WHERE {{ <{base}{kind}> <http://www.w3.org/2002/07/owl#versionIRI> ?v }}",
+        f"SELECT ?v WHERE {{ {sparql_iri(base + kind)} <{OWL_VERSION_IRI}> ?v }}",
     )
     return {r["v"]["value"] for r in rows}
 
@@ -221,8 +222,8 @@ def _version_iris(engine: Engine, base: str, kind: str) -> set[str]:
 def _terms_page(request: Request, engine: Engine, kind: str) -> bytes:
     """A plain list of the ontology's terms or of the shapes, each with its anchor."""
     base = settings_of(request).base_iri
-    graphs = f"{base}graph/{kind}/"
-    namespace = f"{base}{kind}#"
+    graphs = sparql_iri_string(f"{base}graph/{kind}/")
+    namespace = sparql_iri_string(f"{base}{kind}#")
     rows = select(engine, TERMS.format(graphs=graphs, namespace=namespace))
     terms: dict[str, dict] = {}
     for row in rows:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from ..describe import labels_of, select, sparql_iri
+from ..describe import labels_of, select, sparql_iri, sparql_iri_string
 from ..errors import BadRequest
 from ..results_html import TEMPLATES
 from ..thing_page import Linker, short_name
@@ -24,12 +24,12 @@ router = APIRouter(include_in_schema=False)
 MEMBER_CAP = 1000  # members listed on one kind's page; the rest counted
 
 KINDS = """SELECT ?kind (COUNT(DISTINCT ?s) AS ?n) WHERE {{
-  GRAPH ?g {{ ?s a ?kind }} FILTER(?g != {inferred} && STRSTARTS(STR(?s), "{things}"))
+  GRAPH ?g {{ ?s a ?kind }} FILTER(?g != {inferred} && STRSTARTS(STR(?s), {things}))
 }} GROUP BY ?kind"""
 MEMBERS = """SELECT DISTINCT ?s WHERE {{
-  GRAPH ?g {{ ?s a {kind} }} FILTER(?g != {inferred} && STRSTARTS(STR(?s), "{things}"))
+  GRAPH ?g {{ ?s a {kind} }} FILTER(?g != {inferred} && STRSTARTS(STR(?s), {things}))
 }}"""
-REPORTS = """SELECT ?r WHERE {{ GRAPH ?g {{ ?r a <{base}ontology#Report> }} }} ORDER BY ?r"""
+REPORTS = """SELECT ?r WHERE {{ GRAPH ?g {{ ?r a {report} }} }} ORDER BY ?r"""
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -38,7 +38,10 @@ def home(request: Request) -> HTMLResponse:
     engine = ready_engine(request)
     base = settings_of(request).base_iri
     root = service_root(request)
-    reports = [r["r"]["value"] for r in select(engine, REPORTS.format(base=base))]
+    reports = [
+        r["r"]["value"]
+        for r in select(engine, REPORTS.format(report=sparql_iri(base + "ontology#Report")))
+    ]
     linker = Linker(base, root, labels_of(engine, reports))
     context = {
         "root": root,
@@ -62,7 +65,9 @@ def browse(request: Request, kind: str | None = None) -> HTMLResponse:
     rows = select(
         engine,
         MEMBERS.format(
-            kind=sparql_iri(kind), inferred=sparql_iri(base + "graph/inferred"), things=base + "id/"
+            kind=sparql_iri(kind),
+            inferred=sparql_iri(base + "graph/inferred"),
+            things=sparql_iri_string(base + "id/"),
         ),
     )
     members = [r["s"]["value"] for r in rows]
@@ -83,7 +88,9 @@ def _kinds(request: Request) -> list[dict]:
     base = settings_of(request).base_iri
     rows = select(
         engine,
-        KINDS.format(inferred=sparql_iri(base + "graph/inferred"), things=base + "id/"),
+        KINDS.format(
+            inferred=sparql_iri(base + "graph/inferred"), things=sparql_iri_string(base + "id/")
+        ),
     )
     kinds = [(r["kind"]["value"], int(r["n"]["value"])) for r in rows]
     labels = labels_of(engine, [k for k, _ in kinds])
