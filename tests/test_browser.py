@@ -117,8 +117,8 @@ def test_a_newcomer_follows_links_from_home_to_a_treaty_and_back(
     assert not argument.locator("p.argument").first.is_visible()
     argument.locator("summary").click()
     assert argument.locator("p.argument").first.is_visible()
-    with page.expect_navigation():
-        page.click("a[href='/id/document/merics-china-monitor-2017-01-18']")
+    with page.expect_navigation():  # the link of a quote in the Sources section
+        page.locator("a[href='/id/document/merics-china-monitor-2017-01-18']:visible").first.click()
     assert "China's global law enforcement drive" in page.locator("#label").inner_text()
     assert refused == [], refused
     page.close()

@@ -147,6 +147,8 @@ def test_ontology_and_shapes_resolve(server) -> None:
     assert get(server, "/ontology/0.0.0", "text/turtle").status_code == 404
     page = get(server, "/ontology", "text/html")
     assert page.status_code == 200 and 'id="Treaty"' in page.text
+    assert_unique_ids(page.text, "/ontology")
+    assert_unique_ids(get(server, "/shapes", "text/html").text, "/shapes")
     shapes = get(server, "/shapes", "application/n-triples")
     sg = Graph().parse(data=shapes.content, format="nt")
     assert len(list(sg.subjects(RDF.type, URIRef("http://www.w3.org/ns/shacl#NodeShape")))) > 10
@@ -298,12 +300,18 @@ def test_every_thing_is_reached_by_links_from_the_home_page(server) -> None:
             seen.add(path)
             r = c.get(path)
             assert r.status_code == 200, (path, r.status_code)
+            assert_unique_ids(r.text, path)
             for href in re.findall(r'href="([^"]+)"', r.text):
                 target = html.unescape(href)
                 if target.startswith(("/id/", "/browse")) and target not in seen:
                     queue.append(target)
     assert len(wanted) > 500
     assert wanted <= seen, sorted(wanted - seen)[:10]
+
+
+def assert_unique_ids(page: str, where: str) -> None:
+    ids = re.findall(r'\sid="([^"]*)"', page)
+    assert len(ids) == len(set(ids)), (where, sorted(i for i in ids if ids.count(i) > 1)[:5])
 
 
 def sparql_select(server: LiveServer, query: str) -> list[str]:
