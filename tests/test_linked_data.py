@@ -13,6 +13,7 @@ import os
 import re
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -21,7 +22,7 @@ from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, XSD
 
 from lec_kg.human_dates import date_range, human_date
-from tests.conftest import TOKEN, LiveServer, serving
+from tests.conftest import TOKEN, LiveServer, build, serving
 from tests.support import TIMEOUT
 
 pytestmark = pytest.mark.live
@@ -401,3 +402,26 @@ def test_a_service_under_another_base_iri_serves_its_own_iris(tmp_path) -> None:
         assert 'href="/lec-kg/id/document/merics-china-monitor-2017-01-18"' in page
         assert base + "id/instrument/mlat-cn-bg" in page
         assert get(other, "/ontology", "text/turtle").status_code == 200
+
+
+def test_the_data_version_is_shared_by_processes_on_one_journal(tmp_path, settings) -> None:
+    """Two engines on one data directory (as `serve --workers 2`) give the same version, so
+    the same ETag; an accepted write changes it for both."""
+    shared = replace(settings, data_dir=tmp_path)
+    first, second = build(shared), build(shared)
+    try:
+        assert first.data_version()[0] == second.data_version()[0]
+        before = first.data_version()[0]
+        cyprus = BASE + "id/state/CY"
+        first.update(
+            "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
+            f"DELETE {{ GRAPH ?g {{ <{cyprus}> rdfs:label ?l }} }} "
+            f'INSERT {{ GRAPH ?g {{ <{cyprus}> rdfs:label "Republic of Cyprus"@en }} }} '
+            f"WHERE {{ GRAPH ?g {{ <{cyprus}> rdfs:label ?l FILTER(lang(?l) = 'en') }} }}"
+        )
+        after = first.data_version()[0]
+        assert after != before
+        assert second.data_version()[0] == after
+    finally:
+        first.close()
+        second.close()
