@@ -201,6 +201,12 @@ def test_unknown_things_are_404(server, path) -> None:
     assert r.json()["error"]
 
 
+def test_an_unknown_thing_has_a_page_for_people(server) -> None:
+    r = get(server, "/id/state/XX", "text/html")
+    assert r.status_code == 404 and media_type(r) == "text/html"
+    assert 'id="missing"' in r.text and 'href="/browse"' in r.text
+
+
 def raw_get(server: LiveServer, target: str) -> tuple[int, bytes]:
     """GET with the request target sent byte for byte (no client normalisation)."""
     parts = urlsplit(server.url)

@@ -146,6 +146,10 @@ def thing(request: Request, rest: str) -> Response:
         return Response(status_code=304, headers=headers)
     desc = description(engine, iri, settings.base_iri)
     if not desc.known:
+        if html:  # a person followed a link: a page that says so, and the way back
+            context = {"iri": iri, "root": service_root(request)}
+            page = TEMPLATES.get_template("missing.html").render(context).encode("utf-8")
+            return Response(page, status_code=404, media_type=choice.content_type)
         raise NotFound(f"there is no <{iri}> in this graph", iri=iri)
 
     def body() -> bytes:
