@@ -130,7 +130,8 @@ def _answer(
     )
 
 
-@router.api_route("/id/{rest:path}", methods=["GET", "HEAD"])
+@router.head("/id/{rest:path}", include_in_schema=False)
+@router.get("/id/{rest:path}")
 def thing(request: Request, rest: str) -> Response:
     """A thing, code or statement of the graph: a page, or its description as RDF."""
     engine = ready_engine(request)
@@ -163,15 +164,19 @@ def thing(request: Request, rest: str) -> Response:
     return _answer(request, choice, headers, body)
 
 
-@router.api_route("/ontology", methods=["GET", "HEAD"])
-@router.api_route("/ontology/{version}", methods=["GET", "HEAD"])
+@router.head("/ontology", include_in_schema=False)
+@router.get("/ontology")
+@router.head("/ontology/{version}", include_in_schema=False)
+@router.get("/ontology/{version}")
 def ontology(request: Request, version: str | None = None) -> Response:
     """The ontology (its terms are fragments of it): RDF, or its page for people."""
     return _document(request, "ontology", version)
 
 
-@router.api_route("/shapes", methods=["GET", "HEAD"])
-@router.api_route("/shapes/{version}", methods=["GET", "HEAD"])
+@router.head("/shapes", include_in_schema=False)
+@router.get("/shapes")
+@router.head("/shapes/{version}", include_in_schema=False)
+@router.get("/shapes/{version}")
 def shapes(request: Request, version: str | None = None) -> Response:
     """The SHACL shapes the data is validated against (shapes are fragments of it)."""
     return _document(request, "shapes", version)
