@@ -113,4 +113,35 @@ def test_ontology_page_loads_under_its_policy(browser: Browser, live_server) -> 
     assert len(ids) > 300 and len(ids) == len(set(ids))
     assert page.locator("#Actor h3").inner_text().startswith("actor")
     assert errors == [], errors
+
+
+def test_a_newcomer_follows_links_from_home_to_a_treaty_and_back(
+    browser: Browser, live_server
+) -> None:
+    """From the home page to the kinds, to a Figure 1 treaty, whose reconstructed kind opens its
+    argument with one click, and back to the report's page; no CSP violation on the way."""
+    page = browser.new_page()
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.goto(live_server.url + "/")
+    with page.expect_navigation():
+        page.click("#start a[href='/browse']")
+    with page.expect_navigation():
+        page.click("#kinds a:text-is('mutual legal assistance treaty')")
+    with page.expect_navigation():
+        page.click("#members a[href='/id/instrument/mlat-cn-bg']")
+    assert "Bulgaria" in page.locator("#label").inner_text()
+    badge = page.locator("#properties .badge.reconstructed").first
+    assert badge.is_visible()
+    argument = page.locator("#properties details").first
+    assert not argument.locator("p.argument").first.is_visible()
+    argument.locator("summary").click()
+    assert argument.locator("p.argument").first.is_visible()
+    with page.expect_navigation():  # the link of a quote in the Sources section
+        page.locator("a[href='/id/document/merics-china-monitor-2017-01-18']:visible").first.click()
+    assert "China's global law enforcement drive" in page.locator("#label").inner_text()
+    assert refused == [], refused
     page.close()

@@ -45,7 +45,7 @@ def expected_rows(path: Path) -> tuple[list[str] | None, list[tuple[str, ...]]]:
 
 
 def test_enough_questions() -> None:
-    """The suite cannot shrink in silence: at least MIN_QUESTIONS questions, each with its expected answer."""
+    """The suite cannot shrink in silence: at least MIN_QUESTIONS, each with its expected answer."""
     assert len(QUESTIONS) >= MIN_QUESTIONS, f"only {len(QUESTIONS)} competency questions"
     for q in QUESTIONS:
         assert q.with_suffix(".csv").exists(), f"{q.name} has no expected answer"

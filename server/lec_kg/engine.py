@@ -17,8 +17,10 @@ being changed; reads never wait for it), state (store changes, version, snapshot
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,6 +87,8 @@ class OxigraphEngine(QuerySide, WriteSide):
         self._protection = Protection(base)  # the ontology's terms are added by `start`
         self._materializer: Materializer | None = None  # the inference, built by `start`
         self._kinds: dict[str | None, str] = {}  # graph name -> `_kind`
+        self._started_at = time.time()
+        self._seen: tuple[int, str, float] | None = None  # `data_version`'s last answer
         self.startup_report: Any = None
         self._init_queries()
 
@@ -207,6 +211,30 @@ class OxigraphEngine(QuerySide, WriteSide):
         self._sync()
         with self._state_lock:
             return self._store.graph_names()
+
+    def data_version(self) -> tuple[str, float]:
+        """The shipped files' digest and, with a journal, how far it was read (the same in every
+        process sharing it) and its time; in memory only, this process's counter of changes
+        since it started (a restart starts a new series)."""
+        self._sync()
+        version = self._version
+        seen = self._seen
+        if seen is not None and seen[0] == version:
+            return seen[1], seen[2]
+        shipped = hashlib.sha256(
+            "".join(sorted(self._store.shipped.values())).encode("ascii")
+        ).hexdigest()[:16]
+        journal = self._store.journal
+        if journal is not None:
+            position = self._store.journal_position
+            token = f"{shipped}-j{position}"
+            changed = journal.path.stat().st_mtime if position else self._started_at
+        else:
+            run = hashlib.sha256(f"{id(self)}-{self._started_at}".encode()).hexdigest()[:8]
+            token = f"{shipped}-m{run}-{version}"
+            changed = self._started_at if version == 0 else time.time()
+        self._seen = (version, token, changed)
+        return token, changed
 
     def dump_nquads(self) -> bytes:
         """Every quad of the parent's store (inferred graph included), for tests and audits."""

@@ -111,5 +111,9 @@ class Engine(Protocol):
     def graph_names(self) -> list[str]:
         """The named graphs in the store."""
 
+    def data_version(self) -> tuple[str, float]:
+        """The data's version as an opaque token that every accepted write changes (the same in
+        every process sharing the data directory), and when it last changed (POSIX seconds)."""
+
     def close(self) -> None:
         """Stop the query workers and release the store's files."""

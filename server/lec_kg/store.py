@@ -65,6 +65,10 @@ class QuadStore(Protocol):
     def commit(self, removed: Sequence[Quad], added: Sequence[Quad], note: str = "") -> None:
         """Apply a change durably: once this returns, it survives a crash."""
 
+    @property
+    def journal_position(self) -> int:
+        """How far the journal was applied to this store (0 without one)."""
+
     def behind(self) -> bool:
         """True when another process sharing the store has changed it since this one read it."""
 
@@ -154,6 +158,11 @@ class MemoryStore:
             self._apply(_parse_nquads(record["removed"]), _parse_nquads(record["added"]))
             self.records_replayed += 1
         self._replayed_size = self.journal.replayed_size
+
+    @property
+    def journal_position(self) -> int:
+        """Bytes of the journal applied to this store (0 without one)."""
+        return self._replayed_size
 
     def behind(self) -> bool:
         """True when another process has journaled changes this one has not applied yet."""
@@ -290,6 +299,17 @@ def prefixes_of(files: Iterable[SourceFile]) -> dict[str, str]:
         for name, ns in _PREFIX_LINE.findall(f.path.read_text(encoding="utf-8")):
             out.setdefault(name, ns)
     return out
+
+
+def serialize_graph(
+    triples: Iterable[Triple | Quad], fmt: RdfFormat, prefixes: dict[str, str] | None = None
+) -> bytes:
+    """Triples (graph names dropped, duplicates merged, sorted) in a graph format `fmt`."""
+    merged = sorted(
+        {Triple(t.subject, t.predicate, t.object) for t in triples},
+        key=lambda t: (str(t.subject), str(t.predicate), str(t.object)),
+    )
+    return _serialize(merged, fmt, prefixes)
 
 
 def _serialize(items: list, fmt: RdfFormat, prefixes: dict[str, str] | None) -> bytes:
