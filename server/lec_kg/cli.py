@@ -23,6 +23,7 @@ COMMAND_HELP = {
     "query": "run a SPARQL query over the shipped graph",
     "export": "write the asserted graph in an RDF format",
     "add": "validate a file of new facts and add it to the store",
+    "compact": "fold the store's journal into a snapshot, so that starts stay fast",
 }
 
 
