@@ -15,6 +15,7 @@ subjects derived from its key, so it is counted by its subjects whatever graph h
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TOKEN, LiveServer, serving
+from tests.conftest import LEC_KG, ROOT, TOKEN, LiveServer, serving
 from tests.support import TIMEOUT
 
 BASE = "https://w3id.org/lec-kg/"
@@ -247,3 +248,31 @@ def test_of_two_writes_invalid_together_exactly_one_is_accepted(
                 timeout=TIMEOUT,
             )
         assert reply.json()["results"]["bindings"][0]["n"]["value"] == "1"
+
+
+def test_lec_kg_compact_beside_two_server_processes(tmp_path: Path) -> None:
+    """`lec-kg compact` while `serve --workers 2` runs on the same data directory: both server
+    processes follow it (reads on fresh connections, spread over both, see every write; writes
+    after it are accepted), and a restart finds every write."""
+    data = tmp_path / "data"
+    args = ["--data-dir", str(data), "--workers", "2", "--query-workers", "1"]
+    keys = [f"compact-{n}" for n in range(4)]
+    with serving(args, server_env(), tmp_path / "serve.log") as server:
+        with httpx.Client() as client:
+            for key in keys[:2]:
+                reply = sparql_write(client, server.url, key, fact(key))
+                assert reply.status_code == 200, reply.text
+        compact = [str(LEC_KG), "--source-dir", str(ROOT), "compact", "--data-dir", str(data)]
+        done = subprocess.run(
+            compact, capture_output=True, text=True, env=server_env(), timeout=120
+        )
+        assert done.returncode == 0 and "folded 2 journaled writes" in done.stdout, done.stderr
+        for key in keys[2:]:
+            with httpx.Client() as client:  # a new connection: either process may take it
+                reply = sparql_write(client, server.url, key, fact(key))
+                assert reply.status_code == 200, reply.text
+        for _ in range(8):
+            with httpx.Client() as client:
+                assert counts(client, server.url) == dict.fromkeys(keys, QUADS_PER_WRITE)
+    with start(data, tmp_path / "again.log") as again, httpx.Client() as client:
+        assert counts(client, again.url) == dict.fromkeys(keys, QUADS_PER_WRITE)
