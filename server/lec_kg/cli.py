@@ -24,6 +24,7 @@ COMMAND_HELP = {
     "export": "write the asserted graph in an RDF format",
     "add": "validate a file of new facts and add it to the store",
     "dates": "write graph/date-bounds.ttl, the computed date bounds (--check: is it up to date?)",
+    "compact": "fold the store's journal into a snapshot, so that starts stay fast",
 }
 
 

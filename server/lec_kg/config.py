@@ -83,6 +83,9 @@ class Settings:
     # cost cannot be chosen by a writer (the shipped data's whole closure is about 3,000).
     inference_budget: int = 100_000
     max_update_quads: int = 200_000  # quads one update may remove and add, all told
+    # A start folds the journal into a snapshot once it holds more journaled writes than this
+    # (0: never by itself; `lec-kg compact` does it by hand).
+    compact_after: int = 1000
     # Where people and clients reach the service (https://kg.example.org/lec-kg), for the
     # absolute IRIs it writes about itself; never taken from a request's Host header.
     public_url: str | None = None
@@ -171,8 +174,8 @@ class Option:
     show: Callable[[object], str] = plain  # how the Settings default is written
 
 
-ALL_COMMANDS = ("serve", "validate", "query", "export", "add", "dates")
-STORE_COMMANDS = ("serve", "export", "add")
+ALL_COMMANDS = ("serve", "validate", "query", "export", "add", "dates", "compact")
+STORE_COMMANDS = ("serve", "export", "add", "compact")
 
 
 def _mib(value: object) -> str:
@@ -204,7 +207,7 @@ OPTIONS: tuple[Option, ...] = (
         "LEC_KG_DATA_DIR",
         "--data-dir",
         folder,
-        "store folder (the journal of writes)",
+        "store folder (the journal of writes and its snapshots)",
         STORE_COMMANDS,
         "DIR",
         "the user data folder (`~/.local/share/lec-kg` on Linux)",
@@ -381,6 +384,15 @@ OPTIONS: tuple[Option, ...] = (
         whole(1, 100_000_000),
         "quads one update may remove and add, all told",
         ("serve", "add"),
+    ),
+    Option(
+        "compact_after",
+        "LEC_KG_COMPACT_AFTER",
+        "--compact-after",
+        whole(0, 100_000_000),
+        "journaled writes after which a start folds the journal into a snapshot (0: only "
+        "`lec-kg compact` does)",
+        ("serve", "export", "add"),
     ),
 )
 

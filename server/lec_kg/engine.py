@@ -306,8 +306,27 @@ def build_engine(
         engine.not_ready_reason = str(exc)
         LOG.error("not serving: %s", exc)
         return engine
+    if settings.compact_after and store.records_replayed > settings.compact_after:
+        _compact(store, settings.compact_after)
     engine.start()
     return engine
+
+
+def _compact(store: MemoryStore, over: int) -> None:
+    """Fold the journal into a snapshot at start (`compaction`); the data served is the same,
+    so a failure (a read-only folder, a full disk) is logged and the start goes on."""
+    try:
+        done = store.compact(over)
+    except (JournalError, OSError) as exc:
+        LOG.warning("the journal was not compacted: %s", exc)
+        return
+    if done is not None:
+        LOG.info(
+            "compacted %d journaled writes into snapshot %d (%d bytes)",
+            done.records,
+            done.generation,
+            done.snapshot_bytes,
+        )
 
 
 def _bounds(settings: Settings, workers: int) -> Bounds:

@@ -13,6 +13,15 @@ Shipped files are the base: each start reads them again, so an edit of graph/ is
 restart, and the journal's changes (quads removed and added, never the update text re-run) are
 applied on top. Blank nodes of the shipped files get labels derived from their graph and their
 order in the file, so a journaled change can name them across restarts.
+
+A snapshot is not a copy of the store: it is the journal folded (`compaction`), the last word
+of the journal on each quad it touched (removed or added), applied on top of the shipped files
+like the journal it replaces, then the journal written since. So the shipped files stay the
+base after a compaction too: an edit of graph/ is still served, and a start gives exactly what
+replaying the whole journal would give. `lec-kg compact` compacts by hand; a start compacts by
+itself once the journal holds more than `compact_after` records. Processes sharing the data
+directory notice a compaction (the journal's path names a new file) and apply the new snapshot
+over what they hold, which changes nothing they had already read (`pending`).
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ from pyoxigraph import (
     serialize,
 )
 
-from .journal import Journal
+from .compaction import Compacted, compact
+from .journal import Journal, Position
 from .sources import SourceError, SourceFile
 from .wellformed import rdfxml_statements, xml_document
 from .worker import used_prefixes
@@ -74,6 +84,9 @@ class QuadStore(Protocol):
 
     def catch_up(self) -> list[tuple[list[Quad], list[Quad]]]:
         """Apply other processes' changes; return them as (removed, added) pairs, in order."""
+
+    def compact(self, over: int = 0) -> Compacted | None:
+        """Fold the journal into a snapshot when it holds more than `over` records."""
 
     def writing(self) -> contextlib.AbstractContextManager:
         """The lock a change is made under, shared with every process using the store."""
@@ -118,9 +131,10 @@ class MemoryStore:
     def __init__(self, journal: Journal | None = None) -> None:
         self.oxi = Store()
         self.journal = journal
-        self._replayed_size = 0
-        self._pending_size = 0
+        self._position = Position(None, 0)  # how far the journal was read
+        self._pending = self._position
         self.records_replayed = 0
+        self.snapshot_generation = 0  # of the snapshot the store was loaded from
         self.shipped: dict[str, str] = {}  # graph -> digest, as loaded from the shipped files
 
     def load_files(self, files: Iterable[SourceFile], canonical: str = "", base: str = "") -> None:
@@ -151,13 +165,30 @@ class MemoryStore:
             self.shipped[f.graph_name] = self.digest(f.graph_name)
 
     def replay_journal(self) -> None:
-        """Apply every journaled change on top of the shipped files."""
+        """Apply the snapshot, if any, then every journaled change, on top of the shipped files."""
         if self.journal is None:
             return
-        for record in self.journal.replay():
+        base = self.journal.open_current()
+        if base is not None:
+            self._apply(_parse_nquads(base.removed), _parse_nquads(base.added))
+            self.snapshot_generation = base.generation
+        for record in self.journal.records(self.journal.start):
             self._apply(_parse_nquads(record["removed"]), _parse_nquads(record["added"]))
             self.records_replayed += 1
-        self._replayed_size = self.journal.replayed_size
+        self._position = self.journal.followed
+
+    def compact(self, over: int = 0) -> Compacted | None:
+        """Fold the journal into a snapshot (`compaction.compact`), when it holds more than
+        `over` records; the store's data does not change. None when nothing was done."""
+        if self.journal is None:
+            return None
+        with self.journal.writing():
+            caught_up = self._position == self.journal.on_disk()
+            done = compact(self.journal, over=over)
+            if done is not None and caught_up:  # nothing to read back: follow the new journal
+                self.journal.follow_path()
+                self._position = self.journal.followed
+        return done
 
     @property
     def journal_position(self) -> int:
@@ -165,8 +196,11 @@ class MemoryStore:
         return self._replayed_size
 
     def behind(self) -> bool:
-        """True when another process has journaled changes this one has not applied yet."""
-        return self.journal is not None and self.journal.size_on_disk() > self._replayed_size
+        """True when another process has journaled (or compacted) since this one read."""
+        if self.journal is None:
+            return False
+        now = self.journal.on_disk()
+        return now.file != self._position.file or now.offset > self._position.offset
 
     def catch_up(self) -> list[tuple[list[Quad], list[Quad]]]:
         """Apply the changes other processes journaled since this one last read; return them,
@@ -176,14 +210,24 @@ class MemoryStore:
         return changes
 
     def pending(self) -> list[tuple[list[Quad], list[Quad]]]:
-        """The changes other processes journaled since this one last read, not applied."""
+        """The changes other processes journaled since this one last read, not applied. After a
+        compaction, the new snapshot comes first (applied over what this store holds, it
+        changes only what this store had not read yet: see `compaction`)."""
         if self.journal is None:
             return []
-        changes = [
+        changes = []
+        if self.journal.on_disk().file != self._position.file:
+            base = self.journal.open_current()
+            if base is not None:
+                changes.append((_parse_nquads(base.removed), _parse_nquads(base.added)))
+            start = self.journal.start
+        else:
+            start = self._position.offset
+        changes += [
             (_parse_nquads(record["removed"]), _parse_nquads(record["added"]))
-            for record in self.journal.records(self._replayed_size)
+            for record in self.journal.records(start)
         ]
-        self._pending_size = self.journal.replayed_size
+        self._pending = self.journal.followed
         return changes
 
     def apply_pending(self, changes: list[tuple[list[Quad], list[Quad]]]) -> None:
@@ -192,7 +236,7 @@ class MemoryStore:
             self._apply(removed, added)
             self.records_replayed += 1
         if self.journal is not None:
-            self._replayed_size = max(self._replayed_size, self._pending_size)
+            self._position = self._pending
 
     def digest(self, graph: str) -> str:
         """SHA-256 of the graph's quads in sorted N-Quads (blank node labels as stored)."""
@@ -225,7 +269,7 @@ class MemoryStore:
                 "removed": _nquads(removed),
                 "added": _nquads(added),
             }
-            self._replayed_size = self.journal.append(record, self._replayed_size)
+            self._position = self.journal.append(record, self._position)
         self._apply(removed, added)
 
     def replace_derived(self, graph: str, triples: set) -> tuple[list[Quad], list[Quad]]:

@@ -151,7 +151,9 @@ def _dataset(h: dict) -> dict:
 
 def _run_update(store, h: dict) -> tuple[dict, bytes]:
     """Apply the update to a scratch copy of the asserted quads; answer with the difference.
-    Relative IRIs resolve against the optional "base" of the request (the service's)."""
+    Relative IRIs resolve against the optional "base" of the request (the service's). With
+    "ops" (`update_dataset.operations`), it runs one operation at a time, and the WHERE of each
+    that has a place for it reads the union of every graph, the inferred one included."""
     from pyoxigraph import DefaultGraph, RdfFormat, Store, serialize
 
     exclude = set(h["exclude"])
@@ -162,8 +164,13 @@ def _run_update(store, h: dict) -> tuple[dict, bytes]:
     }
     scratch = Store()
     scratch.extend(before)
+    base = h.get("base") or None
     try:
-        scratch.update(h["text"], base_iri=h.get("base") or None)
+        if not h.get("ops"):
+            scratch.update(h["text"], base_iri=base)
+        else:
+            Store().update(h["text"], base_iri=base)  # its syntax errors, where the text has them
+            _run_operations(store, scratch, h["ops"], exclude, base)
     except SyntaxError as exc:
         return {"ok": False, "kind": "syntax", "message": str(exc)}, b""
     except (OSError, RuntimeError, ValueError, TypeError) as exc:
@@ -172,6 +179,30 @@ def _run_update(store, h: dict) -> tuple[dict, bytes]:
     removed = serialize(list(before - after), format=RdfFormat.N_QUADS) or b""
     added = serialize(list(after - before), format=RdfFormat.N_QUADS) or b""
     return {"ok": True, "removed": len(removed)}, removed + added
+
+
+def _run_operations(store, scratch, ops: list, exclude: set[str], base: str | None) -> None:
+    """Each operation (text, where its USING goes or None) in turn on `scratch`; before one that
+    reads the union, a graph under a fresh random name gets every triple of `scratch` and of
+    the excluded (inferred) graphs, and is taken away again after it."""
+    import uuid
+
+    from pyoxigraph import NamedNode, Quad
+
+    from .update_dataset import using_clause
+
+    union = NamedNode(f"urn:uuid:{uuid.uuid4()}")
+    for text, at in ops:
+        if at is None:
+            scratch.update(text, base_iri=base)
+            continue
+        quads = list(scratch) + [
+            q for g in exclude for q in store.quads_for_pattern(None, None, None, NamedNode(g))
+        ]
+        scratch.extend(Quad(q.subject, q.predicate, q.object, union) for q in quads)
+        named = sorted(g.value for g in scratch.named_graphs() if g != union)
+        scratch.update(text[:at] + using_clause(union.value, named) + text[at:], base_iri=base)
+        scratch.remove_graph(union)
 
 
 def _native_solutions(result, limit: int, fmt: str) -> tuple[dict, bytes]:

@@ -1,11 +1,13 @@
 """The engine's write side: validated updates, and other processes' changes applied.
 
 An update runs one at a time: a worker applies it to a scratch copy of the asserted data and
-returns the difference; the difference must keep the protection (`protection`: the ontology and
-the shapes change in their files only), its inference is computed incrementally within a budget
-(`inference`), and the result is validated against the shapes, all while reads go on; only then,
-briefly under the state lock, is the change journaled (fsync), applied here with its inference
-and the workers told (`_publish`). A rejected update changes nothing.
+returns the difference (the WHERE of an operation naming no dataset reads the union of every
+graph, as queries do: `update_dataset`); the difference must keep the protection (`protection`:
+the ontology and the shapes change in their files only), its inference is computed
+incrementally within a budget (`inference`), and the result is validated against the shapes,
+all while reads go on; only then, briefly under the state lock, is the change journaled
+(fsync), applied here with its inference and the workers told (`_publish`). A rejected update
+changes nothing.
 
 Processes sharing a data directory (`serve --workers N`) write under the journal's lock and apply
 each other's journaled changes (`_sync`) before answering, so none serves stale data; a
@@ -34,6 +36,7 @@ from .journal import JournalError
 from .protection import Protection
 from .protocol import apply_using
 from .store import MemoryStore, graph_of, triple_of
+from .update_dataset import operations
 
 LOG = logging.getLogger("lec_kg.engine")
 
@@ -78,6 +81,9 @@ class WriteSide:
         guard.check_dataset(using_named, known, "using-named-graph-uri")
         guard.check_dataset(inspection.default_graphs, known, "USING")
         guard.check_dataset(inspection.named_graphs, known, "USING NAMED")
+        # The WHERE of an operation that names no dataset reads the union, as queries do.
+        ops = operations(text)
+        union = [[op.text, op.union_at] for op in ops] if any(op.union_at for op in ops) else []
         # Reads go on meanwhile: the state lock is taken only to store the finished change.
         with self._write_lock, self._store.writing(), self._change_lock:
             self._sync_locked()
@@ -85,6 +91,7 @@ class WriteSide:
                 {
                     "op": "update",
                     "text": text,
+                    "ops": union,
                     "exclude": [self.inferred_graph],
                     "base": self._base_iri,
                 }
