@@ -12,7 +12,9 @@ import importlib
 import sys
 from pathlib import Path
 
+from .auth import token_ring
 from .config import ALL_COMMANDS, OPTIONS, Option, SettingError, default_text, load_settings
+from .errors import NotReady
 from .sources import MissingSourceError, check_source
 
 FLAG_DEST = "setting_"  # argparse keeps a setting's flag as setting_<name>, raw text
@@ -23,6 +25,8 @@ COMMAND_HELP = {
     "query": "run a SPARQL query over the shipped graph",
     "export": "write the asserted graph in an RDF format",
     "add": "validate a file of new facts and add it to the store",
+    "submissions": "list, show or withdraw submissions (local store or --url)",
+    "token": "make a named write token and the line that admits it",
 }
 
 
@@ -51,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
 
     commands["add"].add_argument("file", type=Path, help="Turtle file with the new facts")
+    commands["token"].add_argument(
+        "name", help="the name writes with this token are recorded under"
+    )
     return p
 
 
@@ -92,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         check_source(settings.source_dir)
     except MissingSourceError as exc:
         print(f"lec-kg {args.command}: not starting: {exc}", file=sys.stderr)
+        return 2
+    try:
+        token_ring(settings)
+    except NotReady as exc:
+        print(f"lec-kg {args.command}: not starting: {exc.detail}", file=sys.stderr)
         return 2
     command = importlib.import_module(f".commands.{args.command}", __package__)
     return int(command.run(args, settings) or 0)

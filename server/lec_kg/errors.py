@@ -105,6 +105,7 @@ class ValidationFailed(LecKgError):
 
     status = 422
     title = "validation failed"
+    validation_report: Any = None  # the report itself, when the shapes judged
 
 
 class QueryTimeout(LecKgError):

@@ -36,6 +36,8 @@ from .protocol import apply_using
 from .store import MemoryStore, graph_of, triple_of
 
 LOG = logging.getLogger("lec_kg.engine")
+# Given what an update removes and adds, the quads that record it (`submissions.Records.write`).
+Recorder = Callable[[Sequence[Quad], Sequence[Quad]], list[Quad]]
 
 
 class WriteSide:
@@ -62,7 +64,12 @@ class WriteSide:
     _run: Callable[..., tuple[dict, bytes]]
 
     def update(
-        self, text: str, using: Sequence[str] = (), using_named: Sequence[str] = ()
+        self,
+        text: str,
+        using: Sequence[str] = (),
+        using_named: Sequence[str] = (),
+        *,
+        record: Recorder | None = None,
     ) -> UpdateOutcome:
         self._require_ready()
         text = apply_using(text, using, using_named)  # the Protocol's using-graph-uri
@@ -98,6 +105,9 @@ class WriteSide:
                     "maintains; nothing was changed",
                     graph=self.inferred_graph,
                 )
+            if record is not None and (removed or added):  # who, when, what (`submissions`)
+                self._refuse_read_only(removed, added)  # the protection's refusal comes first
+                added = added + record(removed, added)
             return self._commit_locked(removed, added, note=text, what="the update")
 
     def change(
@@ -150,10 +160,12 @@ class WriteSide:
         try:
             report = self._judge(removed, added)
             if not report.conforms:
-                raise ValidationFailed(
+                failure = ValidationFailed(
                     report_summary(report, what) + "; nothing was changed",
                     report=report_json(report),
                 )
+                failure.validation_report = report  # for renderings other than JSON
+                raise failure
             with self._state_lock:
                 try:
                     self._store.commit(removed, added, note=note)
