@@ -26,7 +26,7 @@ from .errors import LecKgError
 from .limits import BodyLimitMiddleware
 from .observability import REQUEST_ID_HEADER, Metrics, ObservabilityMiddleware
 from .results_html import page_policy
-from .routes import docs, facts, ops, sparql, submissions
+from .routes import docs, facts, gsp, ops, sparql, submissions
 from .routes.deps import (
     JSONUTF8Response,
     error_response,
@@ -111,6 +111,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(ops.router)  # /sparql is already in: see `routes=` above
     app.include_router(facts.router)
     app.include_router(submissions.router)
+    app.include_router(gsp.router)
     docs.mount(app)
     # Later routers slot in here, one per concern: validate, facts, id, void, reconcile,
     # as-of, risks.
