@@ -54,7 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", default="turtle", help="turtle, nt, nquads, trig, jsonld, xml")
     export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
 
-    commands["add"].add_argument("file", type=Path, help="Turtle file with the new facts")
+    add = commands["add"]
+    add.add_argument("file", type=Path, help="file with the new facts (Turtle, or by its ending)")
+    add.add_argument("--message", help="make it a submission, recorded with this message")
+    add.add_argument("--source", help="the source the facts cite (recorded with the submission)")
+    add.add_argument("--url", help="submit to the service at this URL (POST /facts)")
+    val.add_argument("--url", help="check with the service at this URL (POST /validate)")
+
+    subs = commands["submissions"]
+    subs.add_argument("action", choices=["list", "show", "withdraw"])
+    subs.add_argument("id", nargs="?", help="the submission's id (show, withdraw)")
+    subs.add_argument("--message", help="why it is withdrawn (withdraw)")
+    subs.add_argument("--url", help="the service at this URL instead of the local store")
+    subs.add_argument("--format", choices=["text", "json"], default="text")
     commands["token"].add_argument(
         "name", help="the name writes with this token are recorded under"
     )

@@ -106,3 +106,28 @@ def as_rdf(report: ValidationReport | None, media: MediaType) -> bytes:
 def line_of_lines(lines: Mapping[str, int]) -> dict[str, int]:
     """`Parsed.lines` (N-Triples keys, <iri>) keyed as findings write nodes (bare IRIs)."""
     return {k[1:-1] if k.startswith("<") else k: v for k, v in lines.items()}
+
+
+def as_text(body: Mapping[str, Any], where: str) -> str:
+    """The JSON answer (`grouped`) as lines a person reads: `where:line: severity: focus — path
+    — message (value) [shape]`, then the verdict."""
+    lines = []
+    for node in body.get("nodes", []):
+        for r in node["results"]:
+            at = f"{where}:{r['line']}" if r.get("line") else where
+            focus = f"[{node['context']}]" if node.get("context") else node["focus"]
+            value = "" if r.get("value") is None else f" (value: {r['value']})"
+            shape = str(r.get("shape", "")).rpartition("#")[2]
+            lines.append(
+                f"{at}: {r['severity']}: {focus} — {r.get('path') or '(node)'} — "
+                f"{r['message']}{value} [{shape}]"
+            )
+    if body.get("detail") and not body.get("nodes"):
+        lines.append(f"{where}: {body['detail']}")
+    c = body.get("counts", {})
+    verdict = "conforms" if body.get("conforms") else "does not conform"
+    lines.append(
+        f"{where}: {verdict}: {c.get('Violation', 0)} violation(s), {c.get('Warning', 0)} "
+        f"warning(s), {c.get('Info', 0)} info(s)"
+    )
+    return "\n".join(lines)
