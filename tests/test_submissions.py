@@ -213,6 +213,11 @@ def test_a_remote_json_ld_context_is_refused_and_never_fetched(server) -> None:
                 )
                 assert reply.status_code == 400, reply.text
                 assert "never fetched" in reply.json()["detail"]
+        # A key given twice: parsers differ on which one wins, so it is refused outright.
+        twice = f'{{"@context": "{remote}", "@context": {{}}, "@id": "{PLACE.format("j")}"}}'
+        for media in ("application/ld+json", "application/json"):
+            reply = post(server, "/facts", twice, media, **auth(ALICE))
+            assert reply.status_code == 400 and "twice" in reply.json()["detail"]
     finally:
         accepted = listener.close()
     assert accepted == []
@@ -451,3 +456,16 @@ def test_every_write_is_attributed_to_its_token_name(server) -> None:
     assert dump(server) == before
     log = server.log.read_text(errors="replace")
     assert ALICE not in log and BOB not in log and SINGLE not in log
+
+
+def test_statements_no_write_may_make_are_refused_by_both_routes(server) -> None:
+    """Describing a term of the ontology: /validate says it does not conform (200, naming the
+    triple), /facts refuses it (422); nothing changes."""
+    before = dump(server)
+    body = PREFIXES + 'lec:Place rdfs:comment "a place"@en .\n'
+    dry = post(server, "/validate", body, "text/turtle")
+    assert dry.status_code == 200 and dry.json()["conforms"] is False
+    assert "term of the ontology" in dry.json()["detail"]
+    wet = post(server, "/facts", body, "text/turtle", **auth(ALICE))
+    assert wet.status_code == 422 and "term of the ontology" in wet.json()["detail"]
+    assert dump(server) == before

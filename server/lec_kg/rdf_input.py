@@ -150,7 +150,7 @@ def _refuse_remote_contexts(text: str) -> None:
     """Every @context must be an inline object (or null): a context named by IRI, or one that
     @imports another, would be fetched; refused before parsing."""
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise InputSyntaxError(f"JSON syntax error: {exc.msg}", exc.lineno, exc.colno) from None
     for context in _contexts(document):
@@ -169,6 +169,17 @@ def _refuse_remote_contexts(text: str) -> None:
                 )
             if item is not None and not isinstance(item, dict):
                 raise BadRequest("a JSON-LD @context must be an object or null")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a key given twice is refused (parsers differ on which one wins, so the
+    @context checked here could be another than the one read)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise BadRequest(f"the JSON-LD body gives the key {key!r} twice in one object")
+        out[key] = value
+    return out
 
 
 def _contexts(node: Any) -> Iterator[Any]:

@@ -137,6 +137,7 @@ class WriteSide:
             self._sync_locked()
             present = [q for q in removed if self._store.contains(q)]
             new = [q for q in dict.fromkeys(added) if not self._store.contains(q)]
+            self._refuse_read_only(present, new)  # as `change` would, before the shapes
             return self._judge(present, new)
 
     def _commit_locked(

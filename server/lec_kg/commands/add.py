@@ -20,6 +20,7 @@ from urllib.parse import quote
 from rdflib import Dataset, Graph
 from rdflib.term import Node
 
+from ..auth import token_ring
 from ..config import TOKEN_ENV, Settings
 from ..errors import LecKgError, ValidationFailed
 from ..namespaces import graph_iri
@@ -73,7 +74,6 @@ def submit_remote(args: argparse.Namespace) -> int:
 
 def submit_local(args: argparse.Namespace, settings: Settings) -> int:
     """A submission to the local store: its own graph and its record, or the verdict."""
-    from ..auth import token_ring
     from ..engine import build_engine
 
     if not settings.writable or not settings.write_token:
@@ -189,7 +189,11 @@ def _add(engine, validator, new: Graph, name: str, path: Path, settings: Setting
         _refused(path, [_line(f) for f in violations])
         return 1
     try:
-        outcome = engine.update(_insert_data(new, name))
+        text = _insert_data(new, name)
+        who = token_ring(settings).identify(settings.write_token or "") or DEFAULT_NAME
+        outcome = engine.update(
+            text, record=Records(settings.base_iri).write(who, "lec-kg add", text)
+        )
     except ValidationFailed as exc:  # the whole store, judged by the engine
         findings = (exc.extra.get("report") or {}).get("findings", [])
         lines = [_line(f) for f in findings if f.get("severity") == "Violation"]

@@ -110,7 +110,10 @@ async def validate(request: Request) -> Response:
     parsed = await read_body(request, Records(settings_of(request).base_iri).names.graph(new_id()))
     if not parsed.quads:
         raise BadRequest("the body holds no triples; nothing to validate")
-    report = await run_in_threadpool(engine.check, [], parsed.quads)
+    try:
+        report = await run_in_threadpool(engine.check, [], parsed.quads)
+    except ValidationFailed as exc:  # a statement no write may make (`protection`)
+        return report_response(choice, None, parsed, 200, detail=exc.detail)
     return report_response(choice, report, parsed, 200)
 
 
