@@ -107,7 +107,12 @@ class WriteSide:
                 )
             if record is not None and (removed or added):  # who, when, what (`submissions`)
                 self._refuse_read_only(removed, added)  # the protection's refusal comes first
-                added = added + record(removed, added)
+                have = set(added)
+                added = added + [
+                    q
+                    for q in dict.fromkeys(record(removed, added))
+                    if q not in have and not self._store.contains(q)
+                ]
             return self._commit_locked(removed, added, note=text, what="the update")
 
     def change(
