@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pyoxigraph import Quad, RdfFormat, parse
@@ -105,15 +106,17 @@ class WriteSide:
                     "maintains; nothing was changed",
                     graph=self.inferred_graph,
                 )
+            extra: list[Quad] = []
             if record is not None and (removed or added):  # who, when, what (`submissions`)
                 self._refuse_read_only(removed, added)  # the protection's refusal comes first
                 have = set(added)
-                added = added + [
+                extra = [
                     q
                     for q in dict.fromkeys(record(removed, added))
                     if q not in have and not self._store.contains(q)
                 ]
-            return self._commit_locked(removed, added, note=text, what="the update")
+            outcome = self._commit_locked(removed, added + extra, note=text, what="the update")
+            return replace(outcome, added=outcome.added - len(extra))  # the update's own
 
     def change(
         self, removed: Sequence[Quad], added: Sequence[Quad], *, note: str, what: str
