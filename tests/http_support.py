@@ -17,8 +17,10 @@ PREFIXES = (
 )
 COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
 INFERRED_GRAPH = "https://w3id.org/lec-kg/graph/inferred"
-COUNT_ASSERTED = (
-    f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH ?g {{ ?s ?p ?o }} FILTER(?g != <{INFERRED_GRAPH}>) }}"
+RECORDS_GRAPH = "https://w3id.org/lec-kg/graph/records"  # who wrote what (`submissions`)
+COUNT_ASSERTED = (  # the data writes assert: not the inferred graph, not the records of writes
+    "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } "
+    f"FILTER(?g NOT IN (<{INFERRED_GRAPH}>, <{RECORDS_GRAPH}>)) }}"
 )
 RESULT_FORMAT = {
     "application/sparql-results+json": ox.QueryResultsFormat.JSON,

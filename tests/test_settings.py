@@ -29,7 +29,17 @@ README = ROOT / "README.md"
 TABLE_START = "<!-- settings table: generated from lec_kg.config.OPTIONS"
 TABLE_END = "<!-- end of settings table -->"
 # Flags that belong to one command's own work, not to a setting.
-COMMAND_FLAGS = {"-h", "--help", "--format", "--output", "-o", "--check"}
+COMMAND_FLAGS = {
+    "-h",
+    "--help",
+    "--format",
+    "--output",
+    "-o",
+    "--check",
+    "--message",
+    "--source",
+    "--url",
+}
 
 
 def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

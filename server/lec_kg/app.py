@@ -26,7 +26,7 @@ from .errors import LecKgError
 from .limits import BodyLimitMiddleware
 from .observability import REQUEST_ID_HEADER, Metrics, ObservabilityMiddleware
 from .results_html import page_policy
-from .routes import docs, linked_data, ontology, ops, pages, sparql
+from .routes import docs, facts, gsp, linked_data, ontology, ops, pages, sparql, submissions
 from .routes.deps import (
     JSONUTF8Response,
     error_response,
@@ -112,6 +112,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(ontology.router)  # /ontology (page and files), /ontology/vocabularies
     app.include_router(linked_data.router)  # /id/..., /shapes (and /ontology if unmounted)
     app.include_router(pages.router)  # /, /browse
+    app.include_router(facts.router)
+    app.include_router(submissions.router)
+    app.include_router(gsp.router)
     docs.mount(app)
     # Later routers slot in here, one per concern: validate, facts, id, void, reconcile,
     # as-of, risks.

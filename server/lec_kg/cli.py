@@ -12,7 +12,9 @@ import importlib
 import sys
 from pathlib import Path
 
+from .auth import token_ring
 from .config import ALL_COMMANDS, OPTIONS, Option, SettingError, default_text, load_settings
+from .errors import NotReady
 from .sources import MissingSourceError, check_source
 
 FLAG_DEST = "setting_"  # argparse keeps a setting's flag as setting_<name>, raw text
@@ -25,6 +27,8 @@ COMMAND_HELP = {
     "add": "validate a file of new facts and add it to the store",
     "dates": "write graph/date-bounds.ttl, the computed date bounds (--check: is it up to date?)",
     "compact": "fold the store's journal into a snapshot, so that starts stay fast",
+    "submissions": "list, show or withdraw submissions (local store or --url)",
+    "token": "make a named write token and the line that admits it",
 }
 
 
@@ -52,7 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", default="turtle", help="turtle, nt, nquads, trig, jsonld, xml")
     export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
 
-    commands["add"].add_argument("file", type=Path, help="Turtle file with the new facts")
+    add = commands["add"]
+    add.add_argument("file", type=Path, help="file with the new facts (Turtle, or by its ending)")
+    add.add_argument("--message", help="make it a submission, recorded with this message")
+    add.add_argument("--source", help="the source the facts cite (recorded with the submission)")
+    add.add_argument("--url", help="submit to the service at this URL (POST /facts)")
+    val.add_argument("--url", help="check with the service at this URL (POST /validate)")
+
+    subs = commands["submissions"]
+    subs.add_argument("action", choices=["list", "show", "withdraw"])
+    subs.add_argument("id", nargs="?", help="the submission's id (show, withdraw)")
+    subs.add_argument("--message", help="why it is withdrawn (withdraw)")
+    subs.add_argument("--url", help="the service at this URL instead of the local store")
+    subs.add_argument("--format", choices=["text", "json"], default="text")
+    commands["token"].add_argument(
+        "name", help="the name writes with this token are recorded under"
+    )
     commands["dates"].add_argument(
         "--check", action="store_true", help="exit 1 when graph/date-bounds.ttl is stale"
     )
@@ -97,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         check_source(settings.source_dir)
     except MissingSourceError as exc:
         print(f"lec-kg {args.command}: not starting: {exc}", file=sys.stderr)
+        return 2
+    try:
+        token_ring(settings)
+    except NotReady as exc:
+        print(f"lec-kg {args.command}: not starting: {exc.detail}", file=sys.stderr)
         return 2
     command = importlib.import_module(f".commands.{args.command}", __package__)
     return int(command.run(args, settings) or 0)

@@ -34,6 +34,7 @@ from .setting_values import (
 
 DEFAULT_BASE_IRI = "https://w3id.org/lec-kg/"
 TOKEN_ENV = "LEC_KG_WRITE_TOKEN"
+TOKENS_ENV = "LEC_KG_WRITE_TOKENS"  # name:sha256hex lines (`tokens`)
 PACKAGED_SOURCE = "data"  # lec_kg/data/{ontology,graph,shapes} inside a built wheel
 
 
@@ -58,6 +59,8 @@ class Settings:
     data_dir: Path | None = field(default_factory=lambda: Path(user_data_dir("lec-kg")))
     base_iri: str = DEFAULT_BASE_IRI
     write_token: str | None = None
+    write_tokens: str | None = None  # name:sha256hex lines (`tokens`), environment only
+    write_tokens_file: Path | None = None  # a file of such lines
     host: str = "127.0.0.1"
     port: int = 8000
     port_file: Path | None = None  # once listening, `serve` writes the port there
@@ -111,14 +114,16 @@ class Settings:
 
     @property
     def writable(self) -> bool:
-        """Writing is on only when a non-empty write token is configured."""
-        return bool(self.write_token)
+        """Writing is on only when a write token is configured: the single one, or named ones
+        (`tokens`)."""
+        return bool(self.write_token or self.write_tokens or self.write_tokens_file)
 
     def to_json(self) -> str:
         """The settings as JSON for a child process, without the write token (the child reads
         that from its environment, as this process did)."""
         values = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
         values.pop("write_token")
+        values.pop("write_tokens")
         return json.dumps(values)
 
     @classmethod
@@ -129,7 +134,11 @@ class Settings:
             if "Path" in str(f.type) and values.get(f.name) is not None:
                 values[f.name] = Path(values[f.name])
         env = os.environ if environ is None else environ
-        return cls(**values, write_token=env.get(TOKEN_ENV) or None)
+        return cls(
+            **values,
+            write_token=env.get(TOKEN_ENV) or None,
+            write_tokens=env.get(TOKENS_ENV) or None,
+        )
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; None values are ignored."""
@@ -174,8 +183,18 @@ class Option:
     show: Callable[[object], str] = plain  # how the Settings default is written
 
 
-ALL_COMMANDS = ("serve", "validate", "query", "export", "add", "dates", "compact")
-STORE_COMMANDS = ("serve", "export", "add", "compact")
+ALL_COMMANDS = (
+    "serve",
+    "validate",
+    "query",
+    "export",
+    "add",
+    "dates",
+    "compact",
+    "submissions",
+    "token",
+)
+STORE_COMMANDS = ("serve", "export", "add", "compact", "submissions")
 
 
 def _mib(value: object) -> str:
@@ -231,6 +250,27 @@ OPTIONS: tuple[Option, ...] = (
         (),
         "",
         "unset: writing off",
+    ),
+    Option(
+        "write_tokens",
+        TOKENS_ENV,
+        None,
+        str,
+        "named write tokens, `name:sha256hex` lines or comma-separated pairs (make one with "
+        "`lec-kg token NAME`); each write is recorded under its token's name",
+        (),
+        "",
+        "unset",
+    ),
+    Option(
+        "write_tokens_file",
+        "LEC_KG_WRITE_TOKENS_FILE",
+        "--tokens-file",
+        file_path,
+        "file of named write tokens, one `name:sha256hex` a line (`#` comments)",
+        ("serve",),
+        "FILE",
+        "none",
     ),
     Option("host", "LEC_KG_HOST", "--host", host, "interface to listen on", metavar="HOST"),
     Option(

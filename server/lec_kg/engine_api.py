@@ -5,7 +5,7 @@ Routes depend on this protocol only, so that another store backend slots in behi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -91,10 +91,17 @@ class Engine(Protocol):
         """Which walls hold around the processes that evaluate queries (for /ready)."""
 
     def update(
-        self, text: str, using: Sequence[str] = (), using_named: Sequence[str] = ()
+        self,
+        text: str,
+        using: Sequence[str] = (),
+        using_named: Sequence[str] = (),
+        *,
+        record: Callable[[Sequence[Any], Sequence[Any]], list[Any]] | None = None,
     ) -> UpdateOutcome:
         """Apply a SPARQL update, validate the result, commit or roll back (ValidationFailed);
-        `using` / `using_named`: the Protocol's using-graph-uri / using-named-graph-uri."""
+        `using` / `using_named`: the Protocol's using-graph-uri / using-named-graph-uri;
+        `record(removed, added)` gives quads committed with the change (who, when, what), and
+        may refuse it."""
 
     def change(
         self, removed: Sequence[Any], added: Sequence[Any], *, note: str, what: str

@@ -72,6 +72,18 @@ class NotFound(LecKgError):
     title = "not found"
 
 
+class MethodNotAllowed(LecKgError):
+    """The method does not apply to this resource (writing the union default graph);
+    `allow` goes out as the Allow header."""
+
+    status = 405
+    title = "method not allowed"
+
+    def __init__(self, detail: str, allow: str, **extra: Any) -> None:
+        super().__init__(detail, allow=allow, **extra)
+        self.allow = allow
+
+
 class NotAcceptable(LecKgError):
     """No representation matches the Accept header; `available` lists what there is."""
 
@@ -105,6 +117,7 @@ class ValidationFailed(LecKgError):
 
     status = 422
     title = "validation failed"
+    validation_report: Any = None  # the report itself, when the shapes judged
 
 
 class QueryTimeout(LecKgError):

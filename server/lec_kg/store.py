@@ -318,9 +318,15 @@ class MemoryStore:
             self.journal.close()
 
     def _apply(self, removed: Iterable[Quad], added: Iterable[Quad]) -> None:
+        emptied = set()
         for q in removed:
             self.oxi.remove(q)
+            if isinstance(q.graph_name, NamedNode):
+                emptied.add(q.graph_name)
         self.oxi.extend(added)
+        for g in emptied:  # a graph with no quad left is gone (Graph Store Protocol: 404)
+            if next(iter(self.oxi.quads_for_pattern(None, None, None, g)), None) is None:
+                self.oxi.remove_graph(g)
 
 
 def _mover(canonical: str, base: str):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pyoxigraph import Quad, RdfFormat, parse
@@ -39,6 +40,8 @@ from .store import MemoryStore, graph_of, triple_of
 from .update_dataset import operations
 
 LOG = logging.getLogger("lec_kg.engine")
+# Given what an update removes and adds, the quads that record it (`submissions.Records.write`).
+Recorder = Callable[[Sequence[Quad], Sequence[Quad]], list[Quad]]
 
 
 class WriteSide:
@@ -65,7 +68,12 @@ class WriteSide:
     _run: Callable[..., tuple[dict, bytes]]
 
     def update(
-        self, text: str, using: Sequence[str] = (), using_named: Sequence[str] = ()
+        self,
+        text: str,
+        using: Sequence[str] = (),
+        using_named: Sequence[str] = (),
+        *,
+        record: Recorder | None = None,
     ) -> UpdateOutcome:
         self._require_ready()
         text = apply_using(text, using, using_named)  # the Protocol's using-graph-uri
@@ -105,7 +113,17 @@ class WriteSide:
                     "maintains; nothing was changed",
                     graph=self.inferred_graph,
                 )
-            return self._commit_locked(removed, added, note=text, what="the update")
+            extra: list[Quad] = []
+            if record is not None and (removed or added):  # who, when, what (`submissions`)
+                self._refuse_read_only(removed, added)  # the protection's refusal comes first
+                have = set(added)
+                extra = [
+                    q
+                    for q in dict.fromkeys(record(removed, added))
+                    if q not in have and not self._store.contains(q)
+                ]
+            outcome = self._commit_locked(removed, added + extra, note=text, what="the update")
+            return replace(outcome, added=outcome.added - len(extra))  # the update's own
 
     def change(
         self, removed: Sequence[Quad], added: Sequence[Quad], *, note: str, what: str
@@ -134,6 +152,7 @@ class WriteSide:
             self._sync_locked()
             present = [q for q in removed if self._store.contains(q)]
             new = [q for q in dict.fromkeys(added) if not self._store.contains(q)]
+            self._refuse_read_only(present, new)  # as `change` would, before the shapes
             return self._judge(present, new)
 
     def _commit_locked(
@@ -157,10 +176,12 @@ class WriteSide:
         try:
             report = self._judge(removed, added)
             if not report.conforms:
-                raise ValidationFailed(
+                failure = ValidationFailed(
                     report_summary(report, what) + "; nothing was changed",
                     report=report_json(report),
                 )
+                failure.validation_report = report  # for renderings other than JSON
+                raise failure
             with self._state_lock:
                 try:
                     self._store.commit(removed, added, note=note)

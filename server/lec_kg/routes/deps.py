@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from ..auth import challenge
 from ..config import Settings
 from ..engine_api import Engine, QueryRequest
-from ..errors import Busy, LecKgError, NotReady, Unauthorized
+from ..errors import Busy, LecKgError, MethodNotAllowed, NotReady, Unauthorized
 from ..observability import Metrics, request_id_of
 
 LOG = logging.getLogger("lec_kg.app")
@@ -82,6 +82,8 @@ def error_response(exc: LecKgError) -> JSONResponse:
     headers = challenge() if isinstance(exc, Unauthorized) else None
     if isinstance(exc, Busy):
         headers = {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, MethodNotAllowed):
+        headers = {"Allow": exc.allow}
     return JSONUTF8Response(exc.to_dict(), status_code=exc.status, headers=headers)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -48,6 +49,7 @@ from ..protocol import (
     read_operation,
     update_keyword,
 )
+from ..submissions import Records
 from . import service_description
 from .deps import endpoint_url, metrics_of, ready_engine, settings_of
 
@@ -306,13 +308,18 @@ def _flag_truncation(result: QueryResult) -> bytes:
 
 async def _apply_update(request: Request, op: Operation) -> Response:
     """Authorize, then let the engine apply, validate and commit (or roll back) the update."""
-    check_write_access(request.headers.get("authorization"), settings_of(request))
+    settings = settings_of(request)
+    who = check_write_access(request.headers.get("authorization"), settings)
     engine = ready_engine(request)
     metrics = metrics_of(request)
     start = time.perf_counter()
+    record = Records(settings.base_iri).write(who, "the update", op.text)  # who, when, what
     try:
         outcome = await run_in_threadpool(
-            engine.update, op.text, op.using_graphs, op.using_named_graphs
+            partial(engine.update, record=record),
+            op.text,
+            op.using_graphs,
+            op.using_named_graphs,
         )
     except QuerySyntaxError as exc:
         metrics.updates.labels("rejected").inc()

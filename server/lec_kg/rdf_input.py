@@ -1,0 +1,227 @@
+"""RDF in a request body: read by its Content-Type into quads, or refused saying why.
+
+Turtle, TriG, N-Triples, N-Quads, JSON-LD and RDF/XML, in UTF-8, are read with pyoxigraph; any
+other type is 415 naming the ones there are, and a body that does not parse is 400 with the line
+and column. Nothing in a body can make the server reach out: a JSON-LD `@context` must be inline
+(a context named by IRI, or one that `@import`s, is refused before parsing, never fetched), and
+RDF/XML may not carry a DOCTYPE (so no entity, internal or external, is ever expanded).
+
+Triples without a graph go into `graph`, the one the caller names (a submission's own graph, the
+Graph Store Protocol's target). A body that names a graph of its own is refused: what it writes
+goes where the request says, and only there. Where the text shows it, each subject gets the line
+it is first named on (`Parsed.lines`), so a report can point back into the body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyoxigraph import BlankNode, DefaultGraph, NamedNode, Quad, RdfFormat, parse
+
+from .errors import BadRequest, UnsupportedMediaType
+
+# Content-Type -> pyoxigraph format (aliases included), in the order the 415 names them.
+FORMATS: dict[str, RdfFormat] = {
+    "text/turtle": RdfFormat.TURTLE,
+    "application/trig": RdfFormat.TRIG,
+    "application/n-triples": RdfFormat.N_TRIPLES,
+    "application/n-quads": RdfFormat.N_QUADS,
+    "application/ld+json": RdfFormat.JSON_LD,
+    "application/rdf+xml": RdfFormat.RDF_XML,
+}
+ALIASES = {
+    "application/x-turtle": "text/turtle",
+    "text/plain": "application/n-triples",  # N-Triples' old media type
+    "application/json": "application/ld+json",
+}
+ACCEPTED = tuple(FORMATS)
+LINE_FORMATS = (RdfFormat.N_TRIPLES, RdfFormat.N_QUADS)
+_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The quads of a body (all in the caller's graph) and the line each subject is first
+    named on, where the text shows it."""
+
+    quads: list[Quad]
+    media_type: str
+    lines: dict[str, int] = field(default_factory=dict)  # subject (N-Triples form) -> line
+
+
+class InputSyntaxError(BadRequest):
+    """The body does not parse; `line` and `column` (1-based) say where, when known."""
+
+    title = "malformed data"
+
+    def __init__(self, detail: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(detail, line=line, column=column)
+        self.line = line
+        self.column = column
+
+
+def media_type_of(content_type: str | None) -> str:
+    """The canonical media type of a Content-Type header, or 415 naming the accepted ones.
+    A charset other than UTF-8 is refused too: every format read here is UTF-8."""
+    if not content_type or not content_type.strip():
+        raise _unsupported("the request has no Content-Type")
+    main, *params = [p.strip() for p in content_type.split(";")]
+    media = ALIASES.get(main.lower(), main.lower())
+    if media not in FORMATS:
+        raise _unsupported(f"Content-Type {main} is not an RDF format this service reads")
+    for param in params:
+        key, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if key.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise _unsupported(f"charset {charset} is not read: send the body in UTF-8")
+    return media
+
+
+def parse_body(
+    body: bytes, content_type: str | None, graph: str, base: str | None = None
+) -> Parsed:
+    """The quads of `body`, every one in `graph`; 415, 400 (with line and column) otherwise.
+    Relative IRIs resolve against `base` (default: the graph's IRI)."""
+    media = media_type_of(content_type)
+    fmt = FORMATS[media]
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_bom(body):
+        raise InputSyntaxError("the body is UTF-16; send it in UTF-8", 1, 1)
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _position(body, exc.start)
+        raise InputSyntaxError(
+            f"the body is not UTF-8 (byte {exc.start} cannot be decoded)", line, column
+        ) from None
+    if fmt == RdfFormat.JSON_LD:
+        _refuse_remote_contexts(text)
+    if fmt == RdfFormat.RDF_XML:
+        _refuse_doctype(body)
+    target = NamedNode(graph)
+    quads: list[Quad] = []
+    try:
+        for q in parse(body, format=fmt, base_iri=base or graph):
+            if not isinstance(q.graph_name, DefaultGraph):
+                raise InputSyntaxError(
+                    f"the body names the graph {q.graph_name}; this request writes one graph, "
+                    f"<{graph}>: send its triples without a graph name",
+                )
+            quads.append(Quad(q.subject, q.predicate, q.object, target))
+    except SyntaxError as exc:
+        detail = getattr(exc, "msg", None) or str(exc)
+        raise InputSyntaxError(f"{media} syntax error: {detail}", exc.lineno, exc.offset) from None
+    return Parsed(quads, media, _lines(text, quads, fmt))
+
+
+def _unsupported(why: str) -> UnsupportedMediaType:
+    return UnsupportedMediaType(
+        f"{why}; send one of: {', '.join(ACCEPTED)}", accepted=list(ACCEPTED)
+    )
+
+
+def _utf16_without_bom(body: bytes) -> bool:
+    """UTF-16 text without a byte-order mark: every other byte of its ASCII start is NUL."""
+    head = body[:64]
+    return len(head) >= 4 and (
+        head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4
+    )
+
+
+def _refuse_doctype(body: bytes) -> None:
+    """No DOCTYPE in RDF/XML: it is where entities (and external ones) are declared."""
+    found = _DOCTYPE.search(body)
+    if found is not None:
+        line, column = _position(body, found.start())
+        raise InputSyntaxError(
+            f"RDF/XML with a {found.group(1).decode().upper()} declaration is refused: no "
+            "entity is expanded or fetched here; send the document without it",
+            line,
+            column,
+        )
+
+
+def _refuse_remote_contexts(text: str) -> None:
+    """Every @context must be an inline object (or null): a context named by IRI, or one that
+    @imports another, would be fetched; refused before parsing."""
+    try:
+        document = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise InputSyntaxError(f"JSON syntax error: {exc.msg}", exc.lineno, exc.colno) from None
+    for context in _contexts(document):
+        for item in context if isinstance(context, list) else [context]:
+            if isinstance(item, str):
+                raise BadRequest(
+                    f"the JSON-LD @context {item!r} is remote: contexts are never fetched "
+                    "here; put the context inline (an object)",
+                    context=item,
+                )
+            if isinstance(item, dict) and "@import" in item:
+                raise BadRequest(
+                    f"the JSON-LD context imports {item['@import']!r}: contexts are never "
+                    "fetched here; put the context inline",
+                    context=str(item["@import"]),
+                )
+            if item is not None and not isinstance(item, dict):
+                raise BadRequest("a JSON-LD @context must be an object or null")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a key given twice is refused (parsers differ on which one wins, so the
+    @context checked here could be another than the one read)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise BadRequest(f"the JSON-LD body gives the key {key!r} twice in one object")
+        out[key] = value
+    return out
+
+
+def _contexts(node: Any) -> Iterator[Any]:
+    """Every @context value anywhere in a JSON document (scoped contexts in term definitions
+    included)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            for key, value in current.items():
+                if key == "@context":
+                    yield value
+                stack.append(value)
+        elif isinstance(current, list):
+            stack.extend(current)
+
+
+def _position(body: bytes, offset: int) -> tuple[int, int]:
+    line = body.count(b"\n", 0, offset) + 1
+    return line, offset - (body.rfind(b"\n", 0, offset) + 1) + 1
+
+
+def _lines(text: str, quads: list[Quad], fmt: RdfFormat) -> dict[str, int]:
+    """The line each named subject is first named on: exact for the line-based formats, the
+    first line holding its IRI (whole or prefixed) for the others; JSON-LD and RDF/XML are
+    searched for the IRI too."""
+    subjects = list(dict.fromkeys(q.subject for q in quads if not isinstance(q.subject, BlankNode)))
+    if not subjects:
+        return {}
+    lines = text.splitlines()
+    prefixes = dict(re.findall(r"@?prefix\s+([\w.-]*):\s*<([^>]*)>", text, re.IGNORECASE))
+    out: dict[str, int] = {}
+    for subject in subjects:
+        if not isinstance(subject, NamedNode):
+            continue
+        iri = subject.value
+        needles = [f"<{iri}>"] if fmt in LINE_FORMATS else [f"<{iri}>", f'"{iri}"']
+        needles += [
+            f"{p}:{iri[len(ns) :]}" for p, ns in prefixes.items() if iri.startswith(ns) and ns
+        ]
+        for number, line in enumerate(lines, start=1):
+            if any(n in line for n in needles):
+                out[str(subject)] = number
+                break
+    return out

@@ -1,0 +1,167 @@
+"""New facts: POST /validate (a dry run, open to all) and POST /facts (a submission, with a
+write token).
+
+Both read the body by its Content-Type (`rdf_input`: Turtle, TriG, N-Triples, N-Quads, JSON-LD,
+RDF/XML; 415 otherwise, 400 with line and column when it does not parse, 413 past the body
+limit), and answer with the verdict (`verdict`): JSON grouped by node by default, a SHACL
+sh:ValidationReport in Turtle or JSON-LD on request (Accept). /validate answers 200 either way;
+/facts commits the submission with its record (`submissions`) and answers 201 with its id and
+Location, or 422 with the report, having stored nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from ..auth import check_write_access
+from ..config import Settings
+from ..errors import BadRequest, ValidationFailed
+from ..negotiation import Choice, negotiate
+from ..rdf_input import ACCEPTED, Parsed, parse_body
+from ..submissions import Records, check_message, new_id, submit
+from ..verdict import REPORT_OFFERS, as_rdf, grouped, line_of_lines, relevant, touched_nodes
+from .deps import ready_engine, settings_of
+
+router = APIRouter(tags=["facts"])
+
+BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {media: {"schema": {"type": "string"}} for media in ACCEPTED},
+    }
+}
+REPORT_TYPES: dict[str, dict[str, Any]] = {m.name: {} for m in REPORT_OFFERS}
+INPUT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the body does not parse (line and column), or names a graph"},
+    406: {"description": "no report format fits the Accept header"},
+    413: {"description": "the body is over the size limit"},
+    415: {"description": "the Content-Type is not an RDF format read here (the body lists them)"},
+    503: {"description": "the graph is not loaded yet"},
+}
+Message = Annotated[str | None, Query(description="why: recorded with the write")]
+Source = Annotated[
+    str | None,
+    Query(
+        description="the source the facts cite (an IRI or text); "
+        "default: dcterms:source in the data"
+    ),
+]
+
+
+def choose_report(request: Request) -> Choice:
+    """The report's representation: JSON unless Accept asks for Turtle or JSON-LD."""
+    return negotiate(request.headers.get("accept"), REPORT_OFFERS)
+
+
+async def read_body(request: Request, graph: str) -> Parsed:
+    """The body's quads, all in `graph` (parsed off the event loop)."""
+    body = await request.body()
+    return await run_in_threadpool(parse_body, body, request.headers.get("content-type"), graph)
+
+
+def report_response(
+    choice: Choice,
+    report: Any,
+    parsed: Parsed,
+    status: int,
+    *,
+    detail: str | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The verdict, in the chosen representation."""
+    kept = None if report is None else relevant(report, touched_nodes(parsed.quads))
+    if choice.media.name != "application/json":
+        return Response(as_rdf(kept, choice.media), status, headers, choice.content_type)
+    body = grouped(kept, line_of_lines(parsed.lines), detail=detail)
+    if detail is not None:
+        body["conforms"] = False
+    body = {**(extra or {}), **body}
+    payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return Response(payload, status, headers, "application/json; charset=utf-8")
+
+
+def refused(choice: Choice, exc: ValidationFailed, parsed: Parsed) -> Response:
+    """A 422: the shapes' report (or the protection's reason), nothing stored."""
+    return report_response(
+        choice,
+        exc.validation_report,
+        parsed,
+        422,
+        detail=exc.detail,
+        extra={"error": exc.title},
+    )
+
+
+@router.post(
+    "/validate",
+    response_class=Response,
+    openapi_extra=BODY,
+    responses={200: {"content": REPORT_TYPES}, **INPUT_ERRORS},
+)
+async def validate(request: Request) -> Response:
+    """Check facts against the shapes together with the current graph; nothing is written."""
+    choice = choose_report(request)
+    engine = ready_engine(request)
+    parsed = await read_body(request, Records(settings_of(request).base_iri).names.graph(new_id()))
+    if not parsed.quads:
+        raise BadRequest("the body holds no triples; nothing to validate")
+    try:
+        report = await run_in_threadpool(engine.check, [], parsed.quads)
+    except ValidationFailed as exc:  # a statement no write may make (`protection`)
+        return report_response(choice, None, parsed, 200, detail=exc.detail)
+    return report_response(choice, report, parsed, 200)
+
+
+@router.post(
+    "/facts",
+    response_class=Response,
+    openapi_extra=BODY,
+    status_code=201,
+    responses={
+        201: {"description": "accepted: the submission's id, graph and Location"},
+        401: {"description": "no write token"},
+        403: {"description": "wrong write token, or writing is off"},
+        422: {"description": "the facts would violate the shapes: the report; nothing stored"},
+        **INPUT_ERRORS,
+    },
+)
+async def facts(request: Request, message: Message = None, source: Source = None) -> Response:
+    """Submit facts: validated with the current graph, then kept as a submission of their own."""
+    settings = settings_of(request)
+    who = check_write_access(request.headers.get("authorization"), settings)
+    choice = choose_report(request)
+    engine = ready_engine(request)
+    note = check_message(message, "message")
+    records = Records(settings.base_iri)
+    sid = new_id()
+    parsed = await read_body(request, records.names.graph(sid))
+    if not parsed.quads:
+        raise BadRequest("the body holds no triples; nothing to submit")
+    try:
+        outcome = await run_in_threadpool(
+            submit, engine, records, sid, parsed.quads, who, note, source
+        )
+    except ValidationFailed as exc:
+        return refused(choice, exc, parsed)
+    location = submission_location(settings, sid)
+    body = {
+        "id": sid,
+        "graph": records.names.graph(sid),
+        "location": location,
+        "who": who,
+        "added": len(parsed.quads),
+        "warnings": list(outcome.warnings),
+    }
+    payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return Response(payload, 201, {"Location": location}, "application/json; charset=utf-8")
+
+
+def submission_location(settings: Settings, sid: str) -> str:
+    """Where a submission is fetched: under the public URL when there is one, else the path."""
+    path = f"/submissions/{sid}"
+    return f"{settings.public_url.rstrip('/')}{path}" if settings.public_url else path
