@@ -6,9 +6,9 @@ write it acknowledged is there in full and none is there in part. While writes g
 counting a write's quads sees none or all of them; two writes each valid alone but invalid
 together (two English labels for one place), sent at once: exactly one is accepted.
 
-"A write" is `WRITES[kind](client, url, key, turtle)`: the SPARQL update endpoint today (each
-write an INSERT DATA into a named graph of its own); another way in (a submission to /facts)
-is one more entry, and every test here runs for each. A write's triples are all about two
+"A write" is `WRITES[kind](client, url, key, turtle)`: the SPARQL update endpoint (each write an
+INSERT DATA into a named graph of its own) and a submission to /facts (stored in a graph of its
+own, with its record); every test here runs for each. A write's triples are all about two
 subjects derived from its key, so it is counted by its subjects whatever graph holds it.
 """
 
@@ -65,7 +65,17 @@ def sparql_write(client: httpx.Client, url: str, key: str, turtle: str) -> httpx
     return client.post(url + "/sparql", data={"update": update}, headers=AUTH, timeout=TIMEOUT)
 
 
-WRITES: dict[str, Write] = {"sparql": sparql_write}
+def facts_write(client: httpx.Client, url: str, key: str, turtle: str) -> httpx.Response:
+    """One write as a submission: POST /facts, which stores it in a graph of its own."""
+    body = (PREFIXES + turtle).encode("utf-8")
+    headers = {**AUTH, "Content-Type": "text/turtle"}
+    params = {"message": f"durability {key}"}
+    return client.post(
+        url + "/facts", content=body, headers=headers, params=params, timeout=TIMEOUT
+    )
+
+
+WRITES: dict[str, Write] = {"sparql": sparql_write, "facts": facts_write}
 
 
 def counts(client: httpx.Client, url: str) -> dict[str, int]:
