@@ -26,7 +26,7 @@ from .errors import LecKgError
 from .limits import BodyLimitMiddleware
 from .observability import REQUEST_ID_HEADER, Metrics, ObservabilityMiddleware
 from .results_html import page_policy
-from .routes import docs, ops, sparql
+from .routes import docs, dumps, ops, sparql, void
 from .routes.deps import (
     JSONUTF8Response,
     error_response,
@@ -109,6 +109,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected_error)
 
     app.include_router(ops.router)  # /sparql is already in: see `routes=` above
+    app.include_router(dumps.router)
+    app.include_router(void.router)
     docs.mount(app)
     # Later routers slot in here, one per concern: validate, facts, id, void, reconcile,
     # as-of, risks.
