@@ -4,8 +4,8 @@ A dump is the whole dataset or one named graph in one format. The whole dataset 
 graph but the inferred one) keeps its graphs in the quad formats (TriG, N-Quads, JSON-LD); in
 a triple format (Turtle, N-Triples, RDF/XML) it is the union of its graphs, merged, as RDF
 defines the merge of graphs: the same triples, without saying which graph holds each. A named
-graph is its triples in every format. The inferred graph is a dump of its own, never part of
-the whole.
+graph keeps its name in TriG and N-Quads and is its triples in the other formats (in JSON-LD
+the document's own `@graph`). The inferred graph is a dump of its own, never in the whole.
 
 URLs, under the service's public base:
 - `/dump` and `/dump.<ext>`: the whole dataset (negotiated, or by extension);

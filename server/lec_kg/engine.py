@@ -205,6 +205,11 @@ class OxigraphEngine(QuerySide, WriteSide):
                 f"<{graph_name}> holds entailments, not asserted data; query it with "
                 f"GRAPH <{graph_name}> {{ ... }} instead, or ask for the inferred graph"
             )
+        if graph_name is not None:
+            try:
+                NamedNode(graph_name)
+            except ValueError as exc:
+                raise NotFound(f"there is no graph <{graph_name[:200]}>: {exc}") from None
         self._sync()
         with self._state_lock:  # a consistent snapshot; serializing it needs no lock
             if graph_name is None:
