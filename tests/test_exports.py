@@ -471,3 +471,64 @@ def test_the_server_fetches_nothing(server, listener: LoopbackListener) -> None:
     ):
         get(server, path, host=f"127.0.0.1:{listener.port}", accept="application/ld+json")
     assert listener.accepted == []
+
+
+# ---------------------------------------------------------------- awkward values
+
+
+def test_compact_jsonld_writes_what_a_term_cannot_carry_in_full(tmp_path) -> None:
+    """Values that do not fit their term's coercion (another datatype, another language, a
+    literal where things are expected, a blank node type) are written in full and read back."""
+    from pyoxigraph import BlankNode, NamedNode, serialize
+    from pyoxigraph import Literal as OxLiteral
+    from pyoxigraph import Quad as OxQuad
+
+    from lec_kg.jsonld import build_context, compact_chunks
+
+    lec = BASE + "ontology#"
+    xsd = str(XSD)
+    context = build_context(
+        {"lec": lec, "xsd": xsd, "rdfs": "http://www.w3.org/2000/01/rdf-schema#"},
+        [
+            (lec + "party", "@id"),
+            (lec + "date", xsd + "date"),
+            (lec + "quote", xsd + "string"),
+            ("http://www.w3.org/2000/01/rdf-schema#label", None),
+        ],
+        [lec + "Treaty"],
+        lec,
+    )
+    assert context["@context"]["party"] == {"@id": "lec:party", "@type": "@id"}
+    assert context["@context"]["quote"] == {"@id": "lec:quote", "@language": None}
+    s, g = NamedNode(BASE + "id/instrument/x"), NamedNode(BASE + "graph/facts/x")
+    other, b = NamedNode("http://other.example/p#date"), BlankNode("b1")
+    label = NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
+    rows = [
+        (NamedNode(str(RDF.type)), NamedNode(lec + "Treaty")),
+        (NamedNode(str(RDF.type)), b),
+        (NamedNode(lec + "party"), NamedNode(BASE + "id/state/FR")),
+        (NamedNode(lec + "party"), OxLiteral("not a thing")),
+        (NamedNode(lec + "date"), OxLiteral("2015-04-01", datatype=NamedNode(xsd + "date"))),
+        (NamedNode(lec + "date"), OxLiteral("2015", datatype=NamedNode(xsd + "gYear"))),
+        (NamedNode(lec + "quote"), OxLiteral("plain")),
+        (NamedNode(lec + "quote"), OxLiteral("anglais", language="en")),
+        (label, OxLiteral("Traité", language="fr")),
+        (label, OxLiteral("Treaty", language="en")),
+        (label, OxLiteral('with "quotes", \\ and\nlines')),
+        (other, OxLiteral("x")),
+        (NamedNode(lec + "party"), b),
+    ]
+    quads = [OxQuad(s, p, o, g) for p, o in rows] + [OxQuad(b, label, OxLiteral("b"), g)]
+    body = b"".join(compact_chunks(quads, context, dataset=True))
+    doc = json.loads(body)
+    node = doc["@graph"][0]["@graph"][-1]
+    assert node["type"] == "Treaty" or "Treaty" in node["type"]
+    want = quads_of(serialize(quads, format=pyoxigraph.RdfFormat.N_QUADS), "nquads")
+    assert isomorphic_quads(quads_of(body, "json-ld"), want)
+    if shutil.which("node") and (TOOLS / "node_modules" / "jsonld").is_dir():
+        path = tmp_path / "awkward.jsonld"
+        path.write_bytes(body)
+        run = [str(shutil.which("node")), str(TOOLS / "to-nquads.mjs"), "jsonld", str(path)]
+        done = subprocess.run(run, capture_output=True, timeout=TOOL_TIMEOUT_S, cwd=TOOLS)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        assert isomorphic_quads(quads_of(done.stdout, "nquads"), want)
