@@ -26,7 +26,19 @@ from .errors import LecKgError
 from .limits import BodyLimitMiddleware
 from .observability import REQUEST_ID_HEADER, Metrics, ObservabilityMiddleware
 from .results_html import page_policy
-from .routes import docs, facts, gsp, linked_data, ontology, ops, pages, sparql, submissions
+from .routes import (
+    docs,
+    dumps,
+    facts,
+    gsp,
+    linked_data,
+    ontology,
+    ops,
+    pages,
+    sparql,
+    submissions,
+    void,
+)
 from .routes.deps import (
     JSONUTF8Response,
     error_response,
@@ -115,6 +127,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(facts.router)
     app.include_router(submissions.router)
     app.include_router(gsp.router)
+    app.include_router(dumps.router)
+    app.include_router(void.router)
     docs.mount(app)
     # Later routers slot in here, one per concern: validate, facts, id, void, reconcile,
     # as-of, risks.

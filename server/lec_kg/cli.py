@@ -23,7 +23,7 @@ COMMAND_HELP = {
     "serve": "serve the validated graph over HTTP (SPARQL 1.1)",
     "validate": "validate ontology + graph against the shapes",
     "query": "run a SPARQL query over the shipped graph",
-    "export": "write the asserted graph in an RDF format",
+    "export": "write the asserted data, or one named graph, in an RDF format",
     "add": "validate a file of new facts and add it to the store",
     "dates": "write graph/date-bounds.ttl, the computed date bounds (--check: is it up to date?)",
     "compact": "fold the store's journal into a snapshot, so that starts stay fast",
@@ -53,7 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--format", default="table", help="table, json, csv, tsv, turtle, nt")
 
     export = commands["export"]
-    export.add_argument("--format", default="turtle", help="turtle, nt, nquads, trig, jsonld, xml")
+    export.add_argument(
+        "--format", default="turtle", help="turtle, nt, nquads, trig, jsonld or rdfxml"
+    )
+    export.add_argument(
+        "--graph",
+        help="one named graph: its IRI, or its path under <base>graph/ (facts/actors, inferred); "
+        "default the whole asserted dataset",
+    )
     export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
 
     add = commands["add"]

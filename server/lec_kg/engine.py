@@ -21,7 +21,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pyoxigraph import NamedNode, RdfFormat
@@ -34,6 +34,7 @@ from .guard import REMEMBER_TEXT_CHARS
 from .inference import Materializer
 from .isolation import WorkerPool
 from .journal import Journal, JournalError
+from .jsonld import compact_chunks
 from .namespaces import CANONICAL_BASE
 from .negotiation import by_name, offers
 from .protection import Protection
@@ -181,7 +182,19 @@ class OxigraphEngine(QuerySide, WriteSide):
         }
 
     # ------------------------------------------------------------ export and graphs
-    def export(self, media_type: str, graph_name: str | None = None) -> bytes:
+    def export(
+        self, media_type: str, graph_name: str | None = None, *, inferred: bool = False
+    ) -> bytes:
+        return b"".join(self.export_chunks(media_type, graph_name, inferred=inferred))
+
+    def export_chunks(
+        self,
+        media_type: str,
+        graph_name: str | None = None,
+        *,
+        inferred: bool = False,
+        context: Mapping[str, Any] | None = None,
+    ) -> Iterator[bytes]:
         row = by_name(media_type, "graph", "dataset")
         if row is None:
             media = media_type.split(";", 1)[0].strip().lower()
@@ -191,13 +204,18 @@ class OxigraphEngine(QuerySide, WriteSide):
             )
         fmt = RdfFormat.from_media_type(row.name)
         assert fmt is not None
-        if graph_name == self.inferred_graph:
+        if graph_name == self.inferred_graph and not inferred:
             raise BadRequest(
                 f"<{graph_name}> holds entailments, not asserted data; query it with "
-                f"GRAPH <{graph_name}> {{ ... }} instead"
+                f"GRAPH <{graph_name}> {{ ... }} instead, or ask for the inferred graph"
             )
+        if graph_name is not None:
+            try:
+                NamedNode(graph_name)
+            except ValueError as exc:
+                raise NotFound(f"there is no graph <{graph_name[:200]}>: {exc}") from None
         self._sync()
-        with self._state_lock:
+        with self._state_lock:  # a consistent snapshot; serializing it needs no lock
             if graph_name is None:
                 quads = [q for q in self._store.quads() if graph_of(q) != self.inferred_graph]
             elif self._store.has_graph(graph_name):
@@ -205,7 +223,9 @@ class OxigraphEngine(QuerySide, WriteSide):
             else:
                 raise NotFound(f"there is no graph <{graph_name}> in this store", graph=graph_name)
         one_graph = graph_name is not None  # JSON-LD of one graph: its triples, no @graph
-        return self._store.serialize(quads, fmt, self._prefixes, triples=one_graph)
+        if fmt == RdfFormat.JSON_LD and context is not None:
+            return compact_chunks(quads, context, dataset=not one_graph)
+        return self._store.serialize_chunks(quads, fmt, self._prefixes, triples=one_graph)
 
     def graph_names(self) -> list[str]:
         self._sync()
@@ -228,7 +248,7 @@ class OxigraphEngine(QuerySide, WriteSide):
         if journal is not None:
             position = self._store.journal_position
             token = f"{shipped}-j{position}"
-            changed = journal.path.stat().st_mtime if position else self._started_at
+            changed = journal.path.stat().st_mtime if position != "0.0" else self._started_at
         else:
             run = hashlib.sha256(f"{id(self)}-{self._started_at}".encode()).hexdigest()[:8]
             token = f"{shipped}-m{run}-{version}"

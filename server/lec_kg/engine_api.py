@@ -5,7 +5,7 @@ Routes depend on this protocol only, so that another store backend slots in behi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -112,8 +112,23 @@ class Engine(Protocol):
     def check(self, removed: Sequence[Any], added: Sequence[Any]) -> Any:
         """The validation report `change` would act on, nothing written (a dry run)."""
 
-    def export(self, media_type: str, graph_name: str | None = None) -> bytes:
-        """The asserted data (never the inferred graph), whole or one named graph."""
+    def export(
+        self, media_type: str, graph_name: str | None = None, *, inferred: bool = False
+    ) -> bytes:
+        """The asserted data, whole (the inferred graph left out) or one named graph; the
+        inferred graph itself only when named with `inferred=True` (else BadRequest)."""
+
+    def export_chunks(
+        self,
+        media_type: str,
+        graph_name: str | None = None,
+        *,
+        inferred: bool = False,
+        context: Mapping[str, Any] | None = None,
+    ) -> Iterator[bytes]:
+        """`export` as a stream of chunks; the graph is checked (NotFound, BadRequest) and its
+        data taken before this returns. JSON-LD with a `context` (an object, never a URL) is
+        written compacted with it (`jsonld`), else expanded."""
 
     def graph_names(self) -> list[str]:
         """The named graphs in the store."""

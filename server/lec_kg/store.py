@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import queue
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import IO, Protocol, cast
 
 from pyoxigraph import (
     BlankNode,
@@ -121,6 +123,16 @@ class QuadStore(Protocol):
     ) -> bytes:
         """Quads in an RDF format; merged into triples for a triple format (or if `triples`)."""
 
+    def serialize_chunks(
+        self,
+        quads: Iterable[Quad],
+        fmt: RdfFormat,
+        prefixes: dict[str, str] | None = None,
+        *,
+        triples: bool = False,
+    ) -> Iterator[bytes]:
+        """`serialize` as a stream of chunks (`serialize_chunks`)."""
+
     def close(self) -> None:
         """Release files and locks."""
 
@@ -191,9 +203,12 @@ class MemoryStore:
         return done
 
     @property
-    def journal_position(self) -> int:
-        """Bytes of the journal applied to this store (0 without one)."""
-        return self._replayed_size
+    def journal_position(self) -> str:
+        """How far the journal was applied to this store, the same in every process sharing it:
+        the compaction generation and the bytes read of its current file ("" without one)."""
+        if self.journal is None:
+            return ""
+        return f"{self.journal.generation}.{self._position.offset}"
 
     def behind(self) -> bool:
         """True when another process has journaled (or compacted) since this one read."""
@@ -301,13 +316,17 @@ class MemoryStore:
         *,
         triples: bool = False,
     ) -> bytes:
-        if fmt.supports_datasets and not (triples and fmt == RdfFormat.JSON_LD):
-            return _serialize(list(quads), fmt, prefixes)
-        merged = sorted(
-            {Triple(q.subject, q.predicate, q.object) for q in quads},
-            key=lambda t: (str(t.subject), str(t.predicate), str(t.object)),
-        )
-        return _serialize(merged, fmt, prefixes)
+        return _serialize(_statements(quads, fmt, triples), fmt, prefixes)
+
+    def serialize_chunks(
+        self,
+        quads: Iterable[Quad],
+        fmt: RdfFormat,
+        prefixes: dict[str, str] | None = None,
+        *,
+        triples: bool = False,
+    ) -> Iterator[bytes]:
+        return serialize_chunks(_statements(quads, fmt, triples), fmt, prefixes)
 
     def snapshot(self) -> bytes:
         """Every quad in N-Quads, blank node labels kept (for the query workers)."""
@@ -362,6 +381,18 @@ def serialize_graph(
     return _serialize(merged, fmt, prefixes)
 
 
+def _statements(quads: Iterable[Quad], fmt: RdfFormat, triples: bool) -> list:
+    """The quads as `fmt` takes them: quads for a dataset format, else their triples merged
+    (the union: a triple in two graphs is written once), sorted so a dump is stable;
+    `triples` asks for the triples in JSON-LD too (one graph: no @graph)."""
+    if fmt.supports_datasets and not (triples and fmt == RdfFormat.JSON_LD):
+        return list(quads)
+    return sorted(
+        {Triple(q.subject, q.predicate, q.object) for q in quads},
+        key=lambda t: (str(t.subject), str(t.predicate), str(t.object)),
+    )
+
+
 def _serialize(items: list, fmt: RdfFormat, prefixes: dict[str, str] | None) -> bytes:
     """`items` in `fmt`; RDF/XML made well-formed or refused (`wellformed`, 406)."""
     if fmt == RdfFormat.RDF_XML:
@@ -371,6 +402,87 @@ def _serialize(items: list, fmt: RdfFormat, prefixes: dict[str, str] | None) -> 
     else:
         body = serialize(items, format=fmt) or b""
     return xml_document(body, "RDF/XML", "dataset") if fmt == RdfFormat.RDF_XML else body
+
+
+CHUNK_BYTES = 1 << 16  # what a streamed serialization hands on at a time
+_DONE = object()
+
+
+def serialize_chunks(
+    items: list, fmt: RdfFormat, prefixes: dict[str, str] | None = None
+) -> Iterator[bytes]:
+    """`items` in `fmt` as a stream of chunks of about CHUNK_BYTES: pyoxigraph writes into a
+    bounded queue from a thread of its own while the caller reads, so a dump is never held
+    whole in memory; closing the iterator early (a client gone) stops the writer. RDF/XML is
+    made whole first: `xml_document` must see all of it before it is safe to send."""
+    if fmt == RdfFormat.RDF_XML:
+        body = _serialize(items, fmt, prefixes)
+        return (body[i : i + CHUNK_BYTES] for i in range(0, len(body), CHUNK_BYTES))
+    return _stream(items, fmt, prefixes)
+
+
+class _Sink:
+    """A binary writer that hands what it is given to a bounded queue (`serialize_chunks`)."""
+
+    def __init__(self, chunks: queue.Queue, stop: threading.Event) -> None:
+        self.chunks = chunks
+        self.stop = stop
+
+    def write(self, data: bytes) -> int:
+        while not self.stop.is_set():
+            try:
+                self.chunks.put(bytes(data), timeout=0.5)
+                return len(data)
+            except queue.Full:
+                continue
+        raise BrokenPipeError("the reader of the serialization has gone")
+
+    def flush(self) -> None:
+        pass
+
+
+def _stream(items: list, fmt: RdfFormat, prefixes: dict[str, str] | None) -> Iterator[bytes]:
+    chunks: queue.Queue = queue.Queue(maxsize=16)
+    stop = threading.Event()
+    used = used_prefixes(items, prefixes) if prefixes and fmt in PREFIXED else None
+
+    def produce() -> None:
+        try:
+            serialize(items, cast(IO[bytes], _Sink(chunks, stop)), format=fmt, prefixes=used)
+            outcome: object = _DONE
+        except BaseException as exc:  # handed to the reader, who raises it
+            outcome = exc
+        while not stop.is_set():
+            try:
+                chunks.put(outcome, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    writer = threading.Thread(target=produce, name="lec-kg-dump", daemon=True)
+    writer.start()
+    try:
+        pending: list[bytes] = []
+        size = 0
+        while True:
+            item = chunks.get()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            pending.append(item)
+            size += len(item)
+            if size >= CHUNK_BYTES:
+                yield b"".join(pending)
+                pending, size = [], 0
+        if pending:
+            yield b"".join(pending)
+    finally:
+        stop.set()
+        writer.join(timeout=5)
+
+
+PREFIXED = (RdfFormat.TURTLE, RdfFormat.TRIG, RdfFormat.RDF_XML)
 
 
 def _nquads(quads: Iterable[Quad]) -> str:
