@@ -23,12 +23,14 @@ from urllib.parse import quote
 import httpx
 import pyoxigraph
 import pytest
-from rdflib import BNode, Dataset, Graph, Literal, URIRef
+from rdflib import BNode, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
-from rdflib.namespace import DCAT, DCTERMS, OWL, RDF, VOID, XSD
+from rdflib.namespace import DCTERMS, OWL, RDF, VOID, XSD
 
 from tests.conftest import LEC_KG, ROOT, LiveServer, serving
 from tests.support import TIMEOUT, LoopbackListener
+
+DCAT = Namespace("http://www.w3.org/ns/dcat#")  # a plain namespace: rdflib's warns on every probe
 
 pytestmark = [pytest.mark.live]
 
