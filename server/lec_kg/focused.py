@@ -116,17 +116,45 @@ class CandidateView:
         self._match = match
         self._judged = judged
         self._gone = set(removed)
+        self._seen: dict[tuple, list[Quad]] = {}
+        self._by_subject: dict[Term, list[Quad]] = {}
+        self._by_object: dict[Term, list[Quad]] = {}
+        self._by_predicate: dict[NamedNode, list[Quad]] = {}
         self._added = [q for q in added if judged(q)]
+        for q in self._added:
+            self._by_subject.setdefault(q.subject, []).append(q)
+            self._by_object.setdefault(q.object, []).append(q)
+            self._by_predicate.setdefault(q.predicate, []).append(q)
 
     def quads(
         self, s: Term | None, p: NamedNode | None, o: Term | None, union: bool = False
+    ) -> list[Quad]:
+        """The quads matching (None: any), remembered: paths share their first steps."""
+        if s is not None and o is None and p is not None:  # a node's few triples, read once
+            return [q for q in self.quads(s, None, None, union) if q.predicate == p]
+        key = (s, p, o, union)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = list(self._quads(s, p, o, union))
+        return found
+
+    def _quads(
+        self, s: Term | None, p: NamedNode | None, o: Term | None, union: bool
     ) -> Iterator[Quad]:
         if isinstance(s, Literal):
             return
         for q in self._match(s, p, o):
             if self._judged(q) and (union or q not in self._gone):
                 yield q
-        for q in self._added:
+        if s is not None:
+            added = self._by_subject.get(s, ())
+        elif o is not None:
+            added = self._by_object.get(o, ())
+        elif p is not None:
+            added = self._by_predicate.get(p, ())
+        else:
+            added = self._added
+        for q in added:
             if (
                 (s is None or q.subject == s)
                 and (p is None or q.predicate == p)
