@@ -24,6 +24,10 @@ candidate conforms exactly when the findings of the change hold no Violation. te
 test_focused_validation.py checks both halves against whole-graph validation: the same findings
 on the affected nodes, and unchanged findings on every other node.
 
+The neighbourhood goes to the validator as the whole graph does (`gate.to_rdflib`: a plain
+string is a plain rdflib literal on both roads; handing the validator oxrdflib's xsd:string-typed
+literals beside rdflib's plain ones gave thousands of false sh:in violations).
+
 A shape this analysis cannot follow (a SPARQL pattern that no path from the focus node reaches)
 makes `Reach.complete` false; the caller then validates the whole graph.
 """
@@ -54,6 +58,7 @@ Term = NamedNode | BlankNode | Literal | Triple
 Path = tuple
 EMPTY: Path = ("seq", ())
 TYPE_STEP: Path = ("p", NamedNode(str(RDF.type)))
+HUB = 64  # a node named by more quads than this is read one predicate at a time
 MAX_DEPTH = 8  # nested shapes followed this deep (the shipped shapes nest two levels)
 
 
@@ -81,12 +86,15 @@ class Reach:
 
     def affected(self, view: CandidateView, changed: Iterable[Quad]) -> set[Term]:
         """Every node some access path leads from to a changed triple (see the module doc)."""
-        out: set[Term] = set()
+        starts: dict[Path, set[Term]] = {}  # the walks back, each from all its start nodes
         for q in changed:
-            starts = self._by_predicate.get(q.predicate, []) + self._by_predicate.get(None, [])
-            for prefix, side in starts:
-                start: Term = q.subject if side == "subject" else q.object
-                out |= _back(view, prefix, {start})
+            for prefix, side in self._by_predicate.get(q.predicate, []) + self._by_predicate.get(
+                None, []
+            ):
+                starts.setdefault(prefix, set()).add(q.subject if side == "subject" else q.object)
+        out: set[Term] = set()
+        for prefix, nodes in starts.items():
+            out |= _back(view, prefix, nodes)
         return out
 
     def neighbourhood(self, view: CandidateView, focus: Iterable[Term]) -> set[Quad]:
@@ -117,6 +125,8 @@ class CandidateView:
         self._judged = judged
         self._gone = set(removed)
         self._seen: dict[tuple, list[Quad]] = {}
+        self._outgoing: dict[tuple, dict[NamedNode, list[Quad]]] = {}
+        self._incoming: dict[tuple, dict[NamedNode, list[Quad]] | None] = {}
         self._by_subject: dict[Term, list[Quad]] = {}
         self._by_object: dict[Term, list[Quad]] = {}
         self._by_predicate: dict[NamedNode, list[Quad]] = {}
@@ -131,11 +141,40 @@ class CandidateView:
     ) -> list[Quad]:
         """The quads matching (None: any), remembered: paths share their first steps."""
         if s is not None and o is None and p is not None:  # a node's few triples, read once
-            return [q for q in self.quads(s, None, None, union) if q.predicate == p]
+            return self._out(s, union).get(p, [])
+        if s is None and o is not None and p is not None:
+            incoming = self._in(o, union)
+            if incoming is not None:
+                return incoming.get(p, [])
         key = (s, p, o, union)
         found = self._seen.get(key)
         if found is None:
             found = self._seen[key] = list(self._quads(s, p, o, union))
+        return found
+
+    def _out(self, s: Term, union: bool) -> dict[NamedNode, list[Quad]]:
+        """The quads of subject `s`, by predicate."""
+        key = (s, union)
+        found = self._outgoing.get(key)
+        if found is None:
+            found = self._outgoing[key] = {}
+            for q in self.quads(s, None, None, union):
+                found.setdefault(q.predicate, []).append(q)
+        return found
+
+    def _in(self, o: Term, union: bool) -> dict[NamedNode, list[Quad]] | None:
+        """The quads with object `o`, by predicate; None for a node with many (a state that
+        thousands of facts name is better asked one predicate at a time)."""
+        key = (o, union)
+        if key in self._incoming:
+            return self._incoming[key]
+        found: dict[NamedNode, list[Quad]] | None = {}
+        for n, q in enumerate(self._quads(None, None, o, union)):
+            if n == HUB:
+                found = None
+                break
+            found.setdefault(q.predicate, []).append(q)  # type: ignore[union-attr]
+        self._incoming[key] = found
         return found
 
     def _quads(

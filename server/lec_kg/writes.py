@@ -3,9 +3,10 @@
 An update runs one at a time: a worker applies it to a scratch copy of the asserted data and
 returns the difference; the difference must keep the protection (`protection`: the ontology and
 the shapes change in their files only), its inference is computed incrementally within a budget
-(`inference`), and the result is validated against the shapes, all while reads go on; only then,
-briefly under the state lock, is the change journaled (fsync), applied here with its inference
-and the workers told (`_publish`). A rejected update changes nothing.
+(`inference`), and the result is validated against the shapes on the nodes the change can
+affect (`focused`), all while reads go on; only then, briefly under the state lock, is the
+change journaled (fsync), applied here with its inference and the workers told (`_publish`).
+A rejected update changes nothing.
 
 Processes sharing a data directory (`serve --workers N`) write under the journal's lock and apply
 each other's journaled changes (`_sync`) before answering, so none serves stale data; a
@@ -295,8 +296,11 @@ class WriteSide:
             if self._kind(graph_of(q)) == "shapes":
                 shapes.add((to_rdflib(q.subject), to_rdflib(q.predicate), to_rdflib(q.object)))
         home = self.settings.base_iri
-        self._reach = Reach.of_shapes(
-            shapes, lambda iri: str(rebase_term(URIRef(iri), CANONICAL_BASE, home))
+        self._reach = Reach.of_shapes(  # the shapes' SPARQL names the canonical IRIs
+            shapes,
+            lambda iri: (
+                iri if iri.startswith(home) else str(rebase_term(URIRef(iri), CANONICAL_BASE, home))
+            ),
         )
         if not self._reach.complete:
             LOG.warning("every write validates the whole graph: %s", self._reach.why_incomplete)
