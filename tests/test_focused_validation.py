@@ -41,7 +41,7 @@ LEC = "https://w3id.org/lec-kg/ontology#"
 RDF_TYPE = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 RDFS_LABEL = NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
 CERTAINTY = "https://w3id.org/lec-kg/id/code/certainty/"
-MUTATIONS = 12  # changes of 1-8 mutations each; whole-graph validation takes seconds a change
+MUTATIONS = 20  # changes of 1-8 mutations each; whole-graph validation takes seconds a change
 SLOW_MUTATIONS = 150
 
 Key = tuple

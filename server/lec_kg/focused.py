@@ -5,7 +5,9 @@ A shape judges a focus node by reading triples along paths that start at it: its
 paths (inverse, sequence, alternative, `*` `+` `?`), the value nodes' types for sh:class, nested
 shapes (sh:node, sh:and/or/xone/not, sh:qualifiedValueShape) and the triple patterns of SPARQL
 targets and constraints (EXISTS, NOT EXISTS and OPTIONAL included; a variable in predicate
-position is one more step). `Reach` reads these *access paths* from the shapes once. The class
+position is one more step); for sh:targetSubjectsOf/ObjectsOf one triple at the node is enough
+(a code-list concept that thousands of facts name is a target through any one of them). `Reach`
+reads these *access paths* from the shapes once. The class
 hierarchy and code lists sit in the ontology, which no write may change (`protection`), so the
 ontology is never part of a change and is handed to the validator whole (pySHACL's ont_graph).
 
@@ -67,6 +69,8 @@ class Reach:
     """The access paths of a set of shapes, read once; `affected` and `neighbourhood` use them."""
 
     paths: set[Path] = field(default_factory=set)
+    # single steps of sh:targetSubjectsOf/ObjectsOf: any one such triple makes a node a target
+    witnesses: set[Path] = field(default_factory=set)
     complete: bool = True
     why_incomplete: str = ""
     _by_predicate: dict[NamedNode | None, list[tuple[Path, str]]] = field(default_factory=dict)
@@ -79,7 +83,7 @@ class Reach:
         reader = _ShapeReader(shapes, move, reach)
         for shape in _shapes(shapes):
             reader.shape(shape, EMPTY, 0)
-        for path in reach.paths:
+        for path in reach.paths | reach.witnesses:
             for predicate, prefix, side in _steps(path, EMPTY):
                 reach._by_predicate.setdefault(predicate, []).append((prefix, side))
         return reach
@@ -104,6 +108,15 @@ class Reach:
         nodes = set(focus)
         for path in self.paths:
             _forward(view, path, nodes, out)
+        for kind, predicate in self.witnesses:
+            for n in nodes:
+                for q in (
+                    view.quads(n, predicate, None)
+                    if kind == "p"
+                    else view.quads(None, predicate, n)
+                ):
+                    out.add(q)
+                    break
         for n in nodes:
             if isinstance(n, BlankNode):
                 out.update(view.quads(None, None, n))
@@ -331,14 +344,15 @@ class _ShapeReader:
         if depth > MAX_DEPTH:
             self.incomplete(f"shapes nest deeper than {MAX_DEPTH} at {shape}")
             return
-        if g.value(shape, SH.targetClass) is not None or (shape, RDF.type, SH.NodeShape) in g:
-            self.add(_concat(focus, TYPE_STEP))  # targetClass, and implicit class targets
-        for p in g.objects(shape, SH.targetSubjectsOf):
-            self.add(_concat(focus, ("p", self.iri(p))))
-        for p in g.objects(shape, SH.targetObjectsOf):
-            self.add(_concat(focus, ("i", self.iri(p))))
-        for target in g.objects(shape, SH.target):
-            self.sparql(target, focus)
+        if depth == 0:  # targets count only where a shape is validated on its own
+            if g.value(shape, SH.targetClass) is not None or (shape, RDF.type, SH.NodeShape) in g:
+                self.add(TYPE_STEP)  # sh:targetClass, and implicit class targets
+            for p in g.objects(shape, SH.targetSubjectsOf):
+                self.reach.witnesses.add(("p", self.iri(p)))
+            for p in g.objects(shape, SH.targetObjectsOf):
+                self.reach.witnesses.add(("i", self.iri(p)))
+            for target in g.objects(shape, SH.target):
+                self.sparql(target, focus)
         path_node = g.value(shape, SH.path)
         values = focus if path_node is None else _concat(focus, self.path(path_node))
         self.add(values)

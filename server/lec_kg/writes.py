@@ -125,8 +125,8 @@ class WriteSide:
             return self._commit_locked(present, new, note=note, what=what)
 
     def check(self, removed: Sequence[Quad], added: Sequence[Quad]) -> Any:
-        """A dry run of `change`: the shapes' report on the store as it would be after it, and
-        nothing written (a `/validate` request, `lec-kg validate FILE`)."""
+        """A dry run of `change`: the findings of the change (`_judge`), and nothing written
+        (a `/validate` request, `lec-kg validate FILE`)."""
         self._require_ready()
         with self._change_lock:
             self._sync_locked()
