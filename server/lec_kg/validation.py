@@ -13,6 +13,7 @@ from typing import Any
 
 import pyshacl
 from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
+from rdflib.graph import ReadOnlyGraphAggregate
 from rdflib.namespace import SH
 from rdflib.term import Node
 
@@ -83,9 +84,7 @@ class Validator:
         """Validate `data`; `source_of` maps nodes to the file they came from."""
         if submission in self._compiled:
             compiled, shapes = self._compiled[submission]
-            mixed = Graph()
-            mixed += data
-            mixed += self._ontology
+            mixed = ReadOnlyGraphAggregate([data, self._ontology])  # read, not copied
             _, results, _ = compiled.validate(mixed, allow_warnings=True, allow_infos=True)
         else:
             shapes = self._shapes_for_submissions if submission else self._shapes
