@@ -110,7 +110,8 @@ class Engine(Protocol):
         durability as an update; a rejected change leaves the store as it was."""
 
     def check(self, removed: Sequence[Any], added: Sequence[Any]) -> Any:
-        """The validation report `change` would act on, nothing written (a dry run)."""
+        """The validation report `change` would act on, nothing written (a dry run): the
+        findings of the change, on the nodes it can affect (see `focused`)."""
 
     def export(
         self, media_type: str, graph_name: str | None = None, *, inferred: bool = False

@@ -33,7 +33,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import IO, Protocol, cast
+from typing import IO, Any, Protocol, cast
 
 from pyoxigraph import (
     BlankNode,
@@ -61,6 +61,9 @@ class QuadStore(Protocol):
 
     def quads(self, graph: str | None = None) -> Iterator[Quad]:
         """Every quad, or those of one named graph."""
+
+    def match(self, s: Any, p: Any, o: Any) -> Iterator[Quad]:
+        """The quads of every graph with this subject, predicate and object (None: any)."""
 
     def graph_names(self) -> list[str]:
         """The named graphs, sorted."""
@@ -266,6 +269,9 @@ class MemoryStore:
         if graph is None:
             return iter(self.oxi)
         return self.oxi.quads_for_pattern(None, None, None, NamedNode(graph))
+
+    def match(self, s: Any, p: Any, o: Any) -> Iterator[Quad]:
+        return self.oxi.quads_for_pattern(s, p, o, None)
 
     def graph_names(self) -> list[str]:
         return sorted(g.value for g in self.oxi.named_graphs() if isinstance(g, NamedNode))

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pyshacl
 from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
+from rdflib.graph import ReadOnlyGraphAggregate
 from rdflib.namespace import SH
 from rdflib.term import Node
+
+try:
+    import pyshacl_turbo  # type: ignore[import-not-found, unused-ignore]
+except ImportError:  # pragma: no cover  # an environment made before it was a dependency
+    pyshacl_turbo = None  # type: ignore[assignment, unused-ignore]
 
 from . import sparql_targets
 from .config import Settings
@@ -50,12 +57,23 @@ class Validator:
     constraint must look at, since pySHACL runs such a constraint once per focus node.
     Submission-only shapes are switched off with sh:deactivated in a private copy of the shapes
     unless a submission is validated.
+
+    The engine is pyshacl-turbo (pySHACL's API and results, in Rust) when it is installed (a
+    dependency of the package): its shapes are compiled once here, its own SPARQL targets are
+    fast, and the ontology's skeleton is added to the data graph. Without it, pySHACL.
     """
 
     def __init__(self, shapes: Graph, ontology: Graph) -> None:
         self._ontology = _skeleton(ontology)
         self._shapes_for_submissions, self._targets = sparql_targets.split(shapes)
         self._shapes = _without_submission_rules(self._shapes_for_submissions)
+        self._compiled: dict[bool, tuple[Any, Graph]] = {}
+        if pyshacl_turbo is not None:  # its own SPARQL targets are fast: the shapes as written
+            for submission, graph in ((False, _without_submission_rules(shapes)), (True, shapes)):
+                self._compiled[submission] = (
+                    pyshacl_turbo.compile_shapes(graph, advanced=True),
+                    graph,
+                )
 
     def validate(
         self,
@@ -65,17 +83,22 @@ class Validator:
         submission: bool = False,
     ) -> ValidationReport:
         """Validate `data`; `source_of` maps nodes to the file they came from."""
-        shapes = self._shapes_for_submissions if submission else self._shapes
-        shapes = sparql_targets.with_target_nodes(shapes, self._targets, (data, self._ontology))
-        _, results, _ = pyshacl.validate(
-            data,
-            shacl_graph=shapes,
-            ont_graph=self._ontology,
-            inference="none",
-            advanced=True,
-            allow_warnings=True,
-            allow_infos=True,
-        )
+        if submission in self._compiled:
+            compiled, shapes = self._compiled[submission]
+            mixed = ReadOnlyGraphAggregate([data, self._ontology])  # read, not copied
+            _, results, _ = compiled.validate(mixed, allow_warnings=True, allow_infos=True)
+        else:
+            shapes = self._shapes_for_submissions if submission else self._shapes
+            shapes = sparql_targets.with_target_nodes(shapes, self._targets, (data, self._ontology))
+            _, results, _ = pyshacl.validate(
+                data,
+                shacl_graph=shapes,
+                ont_graph=self._ontology,
+                inference="none",
+                advanced=True,
+                allow_warnings=True,
+                allow_infos=True,
+            )
         if not isinstance(results, Graph):  # pySHACL returns a failure when the shapes are broken
             raise ShapesError(str(results))
         source_of = source_of or {}

@@ -4,10 +4,10 @@ An update runs one at a time: a worker applies it to a scratch copy of the asser
 returns the difference (the WHERE of an operation naming no dataset reads the union of every
 graph, as queries do: `update_dataset`); the difference must keep the protection (`protection`:
 the ontology and the shapes change in their files only), its inference is computed
-incrementally within a budget (`inference`), and the result is validated against the shapes,
-all while reads go on; only then, briefly under the state lock, is the change journaled
-(fsync), applied here with its inference and the workers told (`_publish`). A rejected update
-changes nothing.
+incrementally within a budget (`inference`), and the result is validated against the shapes on
+the nodes the change can affect (`focused`), all while reads go on; only then, briefly under the
+state lock, is the change journaled (fsync), applied here with its inference and the workers
+told (`_publish`). A rejected update changes nothing.
 
 Processes sharing a data directory (`serve --workers N`) write under the journal's lock and apply
 each other's journaled changes (`_sync`) before answering, so none serves stale data; a
@@ -23,19 +23,22 @@ from dataclasses import replace
 from typing import Any
 
 from pyoxigraph import Quad, RdfFormat, parse
-from rdflib import Graph
+from rdflib import Graph, URIRef
 from rdflib.term import Node
 
 from . import guard
 from .config import Settings
 from .engine_api import UpdateOutcome
 from .errors import ForbiddenOperation, NotReady, QueryTooComplex, ValidationFailed
+from .focused import CandidateView, Reach, restrict
 from .gate import ValidateFn, report_json, report_summary, to_rdflib, warnings_on
 from .inference import InferenceBudgetExceeded, Materializer, Schema
 from .isolation import WorkerPool
 from .journal import JournalError
+from .namespaces import CANONICAL_BASE
 from .protection import Protection
 from .protocol import apply_using
+from .sources import rebase_term
 from .store import MemoryStore, graph_of, triple_of
 from .update_dataset import operations
 
@@ -62,6 +65,7 @@ class WriteSide:
     _version: int
     _protection: Protection
     _materializer: Materializer | None
+    _reach: Reach | None = None  # what the shapes read (`focused`), built with the inference
     _require_ready: Callable[[], None]
     _refuse_to_serve: Callable[[str], None]
     _kind: Callable[[str | None], str]
@@ -145,8 +149,8 @@ class WriteSide:
             return self._commit_locked(present, new, note=note, what=what)
 
     def check(self, removed: Sequence[Quad], added: Sequence[Quad]) -> Any:
-        """A dry run of `change`: the shapes' report on the store as it would be after it, and
-        nothing written (a `/validate` request, `lec-kg validate FILE`)."""
+        """A dry run of `change`: the findings of the change (`_judge`), and nothing written
+        (a `/validate` request, `lec-kg validate FILE`)."""
         self._require_ready()
         with self._change_lock:
             self._sync_locked()
@@ -198,11 +202,28 @@ class WriteSide:
         return UpdateOutcome(len(added), len(removed), warnings_on(report, removed + added))
 
     def _judge(self, removed: list[Quad], added: list[Quad]) -> Any:
-        """The shapes' report on the store as it would be after the change: today the whole
-        candidate graph is validated (the one place to make validation proportional to it)."""
-        gone = set(removed)
-        candidate = [q for q in self._store.quads() if q not in gone] + added
-        return self._validate(*self._validation_data(candidate))
+        """The findings of the change (`focused`): the shapes' report on the store as it would
+        be after it, on the nodes the change can affect, from validating just those nodes on
+        what their shapes read; the whole candidate graph when the shapes defeat the analysis."""
+        reach = self._reach
+        if reach is None or not reach.complete:
+            gone = set(removed)
+            candidate = [q for q in self._store.quads() if q not in gone] + added
+            return self._validate(*self._validation_data(candidate))
+        view, focus = self._affected(removed, added)
+        report = self._validate(*self._validation_data(reach.neighbourhood(view, focus)))
+        home = self.settings.base_iri
+        return restrict(report, {rebase_term(to_rdflib(n), home, CANONICAL_BASE) for n in focus})
+
+    def _affected(self, removed: list[Quad], added: list[Quad]) -> tuple[CandidateView, set]:
+        """The store as it would be after the change, and the nodes the change can affect."""
+        assert self._reach is not None
+        view = CandidateView(self._store.match, self._judged, removed, added)
+        return view, self._reach.affected(view, [q for q in removed + added if self._judged(q)])
+
+    def _judged(self, q: Quad) -> bool:
+        """True for a quad the shapes judge (see `_validation_data`)."""
+        return self._kind(graph_of(q)) not in ("ontology", "shapes", "inferred")
 
     def _infer(self, removed: list[Quad], added: list[Quad], budget: int | None) -> tuple[set, set]:
         """How the inferred graph changes with this change of the asserted data: computed now
@@ -297,6 +318,19 @@ class WriteSide:
         schema = Schema(
             triple_of(q) for q in self._store.quads() if self._kind(graph_of(q)) == "ontology"
         )
+        shapes = Graph()
+        for q in self._store.quads():
+            if self._kind(graph_of(q)) == "shapes":
+                shapes.add((to_rdflib(q.subject), to_rdflib(q.predicate), to_rdflib(q.object)))
+        home = self.settings.base_iri
+        self._reach = Reach.of_shapes(  # the shapes' SPARQL names the canonical IRIs
+            shapes,
+            lambda iri: (
+                iri if iri.startswith(home) else str(rebase_term(URIRef(iri), CANONICAL_BASE, home))
+            ),
+        )
+        if not self._reach.complete:
+            LOG.warning("every write validates the whole graph: %s", self._reach.why_incomplete)
         self._materializer = Materializer(
             schema, (triple_of(q) for q in self._store.quads() if self._inferable(q))
         )

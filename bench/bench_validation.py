@@ -1,0 +1,165 @@
+"""Validation proportional to the change: a 20-fact submission validated focused (`focused`, the
+engine's `check`) vs the whole candidate graph, on graphs of about 1e4 and 1e5 triples, and a
+SPARQL update of the same 20 facts end to end through the engine (`OxigraphEngine.update`,
+in-process: guard, worker, inference, focused validation, commit, publication).
+
+The graphs are the shipped graph grown with generated but valid fact nodes of the real kinds
+(extraditions and persons, each with its evidence), written to a Turtle file beside copies of
+ontology/, shapes/ and graph/, and loaded as the server loads them (the start-up validation of the
+whole graph included, which is timed too).
+
+    .venv/bin/python bench/bench_validation.py [--sizes 10000 100000] [--runs 11] [--whole-runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "server"))
+
+from pyoxigraph import NamedNode, Quad, RdfFormat, parse  # noqa: E402
+
+from lec_kg.config import Settings  # noqa: E402
+from lec_kg.engine import OxigraphEngine, build_engine  # noqa: E402
+from lec_kg.validation import load_validator  # noqa: E402
+
+PREFIXES = """@prefix lec: <https://w3id.org/lec-kg/ontology#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+@prefix dcterms: <http://purl.org/dc/terms/> .
+@prefix state: <https://w3id.org/lec-kg/id/state/> .
+@prefix role: <https://w3id.org/lec-kg/id/code/person-role/> .
+@prefix document: <https://w3id.org/lec-kg/id/document/> .
+"""
+STATES = ["AF", "KZ", "US", "FR", "DE", "IT", "TH", "VN", "AU", "BE", "BG", "CA", "ES", "GB"]
+ROLES = ["fugitive-official", "dissident", "journalist"]
+
+
+def facts(tag: str, first: int, count: int) -> str:
+    """`count` valid fact nodes in Turtle (without prefixes): extraditions and persons, each
+    with a source passage."""
+    out = []
+    for i in range(first, first + count):
+        state = STATES[i % len(STATES)]
+        evidence = (
+            "lec:evidence [ a lec:SourcePassage ; "
+            "dcterms:isPartOf document:merics-china-monitor-2017-01-18 ; "
+            f'lec:page {1 + i % 9} ; lec:quote "Synthetic passage {tag} {i}." ]'
+        )
+        if i % 3:
+            out.append(
+                f"<https://w3id.org/lec-kg/id/event/{tag}-extradition-{i}> a lec:Extradition ;\n"
+                f'    rdfs:label "Synthetic extradition {tag} {i}"@en ;\n'
+                f"    lec:fromState state:{state} ; lec:toState state:CN ;\n"
+                f'    lec:date "{2000 + i % 17}"^^xsd:gYear ; lec:legalBasisAbsent true ;\n'
+                f"    {evidence} .\n"
+            )
+        else:
+            out.append(
+                f"<https://w3id.org/lec-kg/id/person/{tag}-person-{i}> a lec:Person ;\n"
+                f'    rdfs:label "Synthetic person {tag} {i}"@en ;\n'
+                f"    lec:personRole role:{ROLES[i % len(ROLES)]} ; lec:homePlace state:{state} ;\n"
+                f"    {evidence} .\n"
+            )
+    return "".join(out)
+
+
+TRIPLES_PER_FACT = 11.0  # about: 12 for an extradition, 10 for a person
+
+
+def grown_source(size: int, into: Path) -> Path:
+    """A source folder: the shipped files plus enough generated facts for about `size` triples."""
+    shutil.copytree(ROOT / "ontology", into / "ontology")
+    shutil.copytree(ROOT / "shapes", into / "shapes")
+    shutil.copytree(ROOT / "graph", into / "graph")
+    shipped = sum(
+        1
+        for path in sorted((ROOT / "graph").glob("*.ttl"))
+        for _ in parse(path.read_bytes(), format=RdfFormat.TURTLE)
+    )
+    extra = max(0, int((size - shipped) / TRIPLES_PER_FACT))
+    (into / "graph" / "synthetic.ttl").write_text(
+        "# Generated facts for bench/bench_validation.py.\n" + PREFIXES + facts("grow", 0, extra),
+        encoding="utf-8",
+    )
+    return into
+
+
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples)
+
+
+def submission(engine: OxigraphEngine, tag: str) -> list[Quad]:
+    graph = NamedNode(f"{engine.settings.base_iri}graph/facts/bench")
+    text = PREFIXES + facts(tag, 0, 20)
+    return [
+        Quad(t.subject, t.predicate, t.object, graph)
+        for t in parse(text.encode(), format=RdfFormat.TURTLE)
+    ]
+
+
+def bench(size: int, runs: int, whole_runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(source_dir=grown_source(size, Path(tmp)), data_dir=None)
+        t0 = time.perf_counter()
+        engine = build_engine(settings, load_validator(settings), query_workers=1)
+        started = time.perf_counter() - t0
+        try:
+            assert engine.is_ready(), engine.not_ready_reason
+            judged = sum(1 for q in engine._store.quads() if engine._judged(q))
+            added = submission(engine, "submit")
+            report = engine.check([], added)
+            assert report.conforms, report.to_text()
+            view, focus = engine._affected([], added)
+            around = engine._reach.neighbourhood(view, focus)  # type: ignore[union-attr]
+            focused = median_ms(lambda: engine.check([], added), runs)
+
+            def whole() -> object:
+                candidate = list(engine._store.quads()) + added
+                return engine._validate(*engine._validation_data(candidate))
+
+            whole_ms = median_ms(whole, whole_runs)
+            counter = iter(range(10**6))
+
+            def update() -> None:
+                quads = submission(engine, f"update{next(counter)}")
+                body = "".join(f"{q.subject} {q.predicate} {q.object} .\n" for q in quads)
+                engine.update(f"INSERT DATA {{ GRAPH <{quads[0].graph_name.value}> {{ {body} }} }}")
+
+            update_ms = median_ms(update, runs)
+        finally:
+            engine.close()
+    print(
+        f"{judged:>7,} triples judged | start-up {started:6.1f} s | 20 facts ({len(added)} "
+        f"quads): {len(focus)} affected nodes, neighbourhood {len(around)} quads | focused "
+        f"{focused:7.1f} ms | whole {whole_ms:8.1f} ms | whole/focused {whole_ms / focused:6.1f}x "
+        f"| update end to end {update_ms:7.1f} ms",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--runs", type=int, default=11, help="runs of focused and update")
+    parser.add_argument("--whole-runs", type=int, default=3, help="runs of whole-graph validation")
+    args = parser.parse_args()
+    for size in args.sizes:
+        bench(size, args.runs, args.whole_runs)
+
+
+if __name__ == "__main__":
+    main()
