@@ -101,9 +101,10 @@ def counts(client: httpx.Client, url: str) -> dict[str, int]:
 class Burst:
     """CLIENTS threads writing one new key after another until stopped; what each was told."""
 
-    def __init__(self, url: str, write: Write) -> None:
+    def __init__(self, url: str, write: Write, prefix: str = "") -> None:
         self.url = url
         self.write = write
+        self.prefix = prefix  # keeps the keys of two bursts on one server apart
         self.acknowledged: set[str] = set()
         self.refused: dict[str, tuple[int, str]] = {}
         self.unknown: set[str] = set()  # sent, but the connection broke before an answer
@@ -116,7 +117,7 @@ class Burst:
         with httpx.Client() as client:
             n = 0
             while not self.stop.is_set():
-                key = f"c{client_no}-{n}"
+                key = f"{self.prefix}c{client_no}-{n}"
                 n += 1
                 try:
                     reply = self.write(client, self.url, key, fact(key))
@@ -193,7 +194,7 @@ def test_a_reader_sees_none_or_all_of_each_write(live: LiveServer, kind: str) ->
     """While CLIENTS clients write, a reader counting each write's quads never finds a part."""
     seen: list[dict[str, int]] = []
     deadline = time.monotonic() + 600  # a guard against hanging, not a timed assertion
-    with httpx.Client() as client, Burst(live.url, WRITES[kind]) as burst:
+    with httpx.Client() as client, Burst(live.url, WRITES[kind], prefix=kind) as burst:
         while len(burst.acknowledged) < 6 and not burst.refused and time.monotonic() < deadline:
             seen.append(counts(client, live.url))
         seen.append(counts(client, live.url))
