@@ -25,12 +25,13 @@ import pyoxigraph
 import pytest
 from rdflib import BNode, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
-from rdflib.namespace import DCTERMS, OWL, RDF, VOID, XSD
+from rdflib.namespace import DCTERMS, OWL, RDF, VOID
 
 from tests.conftest import LEC_KG, ROOT, LiveServer, serving
 from tests.support import TIMEOUT, LoopbackListener
 
-DCAT = Namespace("http://www.w3.org/ns/dcat#")  # a plain namespace: rdflib's warns on every probe
+DCAT = Namespace("http://www.w3.org/ns/dcat#")  # plain namespaces: rdflib's warn on every probe
+XSD = Namespace("http://www.w3.org/2001/XMLSchema#")
 
 pytestmark = [pytest.mark.live]
 

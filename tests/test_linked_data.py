@@ -19,11 +19,13 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 from rdflib import Graph, Literal, Namespace, URIRef
-from rdflib.namespace import OWL, RDF, RDFS, XSD
+from rdflib.namespace import OWL, RDF, RDFS
 
 from lec_kg.human_dates import date_range, human_date
 from tests.conftest import TOKEN, LiveServer, build, serving
 from tests.support import TIMEOUT
+
+XSD = Namespace("http://www.w3.org/2001/XMLSchema#")  # plain: rdflib's warns on every probe
 
 pytestmark = pytest.mark.live
 
