@@ -151,6 +151,9 @@ def test_ontology_and_shapes_resolve(server) -> None:
     page = get(server, "/ontology", "text/html")
     assert page.status_code == 200 and 'id="Treaty"' in page.text
     assert_unique_ids(page.text, "/ontology")
+    head = httpx.head(server.url + "/ontology", headers={"Accept": "text/turtle"}, timeout=TIMEOUT)
+    assert head.status_code == 200 and head.headers["content-type"].startswith("text/turtle")
+    assert head.content == b"" and head.headers["etag"] == r.headers["etag"]
     assert_unique_ids(get(server, "/shapes", "text/html").text, "/shapes")
     shapes = get(server, "/shapes", "application/n-triples")
     sg = Graph().parse(data=shapes.content, format="nt")

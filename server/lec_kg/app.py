@@ -122,7 +122,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     app.include_router(ops.router)  # /sparql is already in: see `routes=` above
     app.include_router(ontology.router)  # /ontology (page and files), /ontology/vocabularies
-    app.include_router(linked_data.router)  # /id/..., /shapes (and /ontology if unmounted)
+    app.include_router(linked_data.router)  # /id/..., /shapes
     app.include_router(pages.router)  # /, /browse
     app.include_router(facts.router)
     app.include_router(submissions.router)

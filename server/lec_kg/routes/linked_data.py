@@ -1,7 +1,7 @@
 """Dereferencing: every IRI of the graph's own namespaces answers on the service.
 
-`/id/...` (things, code-list concepts, statements), `/ontology` (and its version IRI; a term
-`ontology#Term` is a fragment of it) and `/shapes` (`shapes#Shape`). The request path maps to
+`/id/...` (things, code-list concepts, statements) and `/shapes` (`shapes#Shape`); the ontology
+(`/ontology`, its terms are fragments of it) is `routes.ontology`'s. The request path maps to
 an IRI under the `base_iri` setting, whatever host the service runs under (`describe`).
 
 Slash IRIs are answered directly, not by a 303: the Accept header (q-values, `negotiation`)
@@ -12,9 +12,7 @@ format's own URL. Every answer carries an ETag and Last-Modified from the engine
 before any query runs. An unknown thing, or a path that is no slug path (`..`, encoded slashes,
 `%00`, backslashes, escapes, a path too long), is a 404.
 
-The ontology's page for people belongs to whoever sets `app.state.ontology_page` (a callable
-taking the request and returning HTML bytes); without one, /ontology shows a plain list of its
-terms (`terms.html`).
+/shapes as a page is a plain list of the shapes, each with its anchor (`terms.html`).
 """
 
 from __future__ import annotations
@@ -164,15 +162,6 @@ def thing(request: Request, rest: str) -> Response:
     return _answer(request, choice, headers, body)
 
 
-@router.head("/ontology", include_in_schema=False)
-@router.get("/ontology")
-@router.head("/ontology/{version}", include_in_schema=False)
-@router.get("/ontology/{version}")
-def ontology(request: Request, version: str | None = None) -> Response:
-    """The ontology (its terms are fragments of it): RDF, or its page for people."""
-    return _document(request, "ontology", version)
-
-
 @router.head("/shapes", include_in_schema=False)
 @router.get("/shapes")
 @router.head("/shapes/{version}", include_in_schema=False)
@@ -183,7 +172,7 @@ def shapes(request: Request, version: str | None = None) -> Response:
 
 
 def _document(request: Request, kind: str, version: str | None) -> Response:
-    """/ontology or /shapes: the graphs of that kind, as RDF or a page."""
+    """/shapes: the shapes graphs, as RDF or a page."""
     engine = ready_engine(request)
     settings = settings_of(request)
     base = settings.base_iri
@@ -196,9 +185,6 @@ def _document(request: Request, kind: str, version: str | None) -> Response:
     choice = _choose(request)
     headers = data_headers(engine, choice)
     if choice.media.name == "text/html":
-        hook = getattr(request.app.state, "ontology_page", None)
-        if kind == "ontology" and hook is not None:
-            return _answer(request, choice, headers, lambda: hook(request))
         return _answer(request, choice, headers, lambda: _terms_page(request, engine, kind))
 
     def body() -> bytes:
@@ -213,11 +199,8 @@ def _document(request: Request, kind: str, version: str | None) -> Response:
 
 
 def _graphs_of(engine: Engine, base: str, kind: str) -> list[str]:
-    """The named graphs of the ontology (its main file; the code lists live under /id/code)
-    or of every shapes file."""
-    if kind == "ontology":
-        return [g for g in engine.graph_names() if g == f"{base}graph/ontology/lec"]
-    return [g for g in engine.graph_names() if g.startswith(f"{base}graph/shapes/")]
+    """The named graphs of every file of that kind (`graph/shapes/...`)."""
+    return [g for g in engine.graph_names() if g.startswith(f"{base}graph/{kind}/")]
 
 
 def _version_iris(engine: Engine, base: str, kind: str) -> set[str]:

@@ -51,6 +51,7 @@ class Files:
     code_lists: str  # the id of the page's section of code lists
 
 
+@router.head("/ontology", include_in_schema=False)
 @router.get("/ontology", summary="The ontology: its page, or its triples")
 def ontology(request: Request, fmt: str | None = Query(None, alias="format")) -> Response:
     """The ontology: an HTML page for browsers, or its triples in the negotiated RDF format."""
@@ -58,6 +59,7 @@ def ontology(request: Request, fmt: str | None = Query(None, alias="format")) ->
     return _respond(request, files, files.main, fmt, None)
 
 
+@router.head("/ontology/{name}", include_in_schema=False)
 @router.get("/ontology/{name}", summary="A code list file or a version of the ontology")
 def ontology_file(
     request: Request, name: str, fmt: str | None = Query(None, alias="format")
