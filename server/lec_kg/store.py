@@ -379,15 +379,12 @@ def prefixes_of(files: Iterable[SourceFile]) -> dict[str, str]:
 def serialize_graph(
     triples: Iterable[Triple | Quad], fmt: RdfFormat, prefixes: dict[str, str] | None = None
 ) -> bytes:
-    """Triples (graph names dropped, duplicates merged, sorted) in a graph format `fmt`."""
-    merged = sorted(
-        {Triple(t.subject, t.predicate, t.object) for t in triples},
-        key=lambda t: (str(t.subject), str(t.predicate), str(t.object)),
-    )
-    return _serialize(merged, fmt, prefixes)
+    """Triples (graph names dropped, duplicates merged, sorted) in a graph format `fmt`: what
+    `MemoryStore.serialize(..., triples=True)` writes, for triples not read from a store."""
+    return _serialize(_statements(triples, fmt, True), fmt, prefixes)
 
 
-def _statements(quads: Iterable[Quad], fmt: RdfFormat, triples: bool) -> list:
+def _statements(quads: Iterable[Triple | Quad], fmt: RdfFormat, triples: bool) -> list:
     """The quads as `fmt` takes them: quads for a dataset format, else their triples merged
     (the union: a triple in two graphs is written once), sorted so a dump is stable;
     `triples` asks for the triples in JSON-LD too (one graph: no @graph)."""
