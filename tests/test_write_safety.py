@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from pyoxigraph import NamedNode
+from pyoxigraph import Literal, NamedNode, Quad
 from rdflib import Graph
 
 from lec_kg.app import create_app
@@ -361,6 +361,18 @@ def test_writes_over_the_inference_budget_or_the_size_cap_are_refused(settings: 
         with pytest.raises(QueryTooComplex, match="max_update_quads") as err:
             engine.update(insert(FACTS, notes))
         assert err.value.extra["limit"] == 4
+        note_quads = [  # the same five as quads: a dry run (`check`, POST /validate) is capped too
+            Quad(
+                NamedNode(f"urn:lec-kg-test:n{i}"),
+                NamedNode(f"{LEC}note"),
+                Literal("n"),
+                NamedNode(FACTS),
+            )
+            for i in range(5)
+        ]
+        with pytest.raises(QueryTooComplex, match="max_update_quads"):
+            engine.check([], note_quads)
+        assert engine.check([], note_quads[:4]).conforms is True
         assert engine.dump_nquads() == before
         assert not ask(engine, "ASK { ?s ?p ?o FILTER(STRSTARTS(STR(?s), 'urn:lec-kg-test:')) }")
 

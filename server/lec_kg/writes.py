@@ -157,7 +157,18 @@ class WriteSide:
             present = [q for q in removed if self._store.contains(q)]
             new = [q for q in dict.fromkeys(added) if not self._store.contains(q)]
             self._refuse_read_only(present, new)  # as `change` would, before the shapes
+            self._refuse_too_large(present, new, "the change")
             return self._judge(present, new)
+
+    def _refuse_too_large(self, removed: list[Quad], added: list[Quad], what: str) -> None:
+        """One change (or its dry run) is at most max_update_quads quads."""
+        if len(removed) + len(added) > self.settings.max_update_quads:
+            raise QueryTooComplex(
+                f"{what} would remove {len(removed):,} and add {len(added):,} quads; "
+                f"the limit for one change is {self.settings.max_update_quads:,} "
+                "(max_update_quads); split it; nothing was changed",
+                limit=self.settings.max_update_quads,
+            )
 
     def _commit_locked(
         self, removed: list[Quad], added: list[Quad], *, note: str, what: str
@@ -167,13 +178,7 @@ class WriteSide:
         self._refuse_read_only(removed, added)
         if not removed and not added:
             return UpdateOutcome(0, 0)
-        if len(removed) + len(added) > self.settings.max_update_quads:
-            raise QueryTooComplex(
-                f"{what} would remove {len(removed):,} and add {len(added):,} quads; "
-                f"the limit for one change is {self.settings.max_update_quads:,} "
-                "(max_update_quads); split it; nothing was changed",
-                limit=self.settings.max_update_quads,
-            )
+        self._refuse_too_large(removed, added, what)
         inferred = self._infer(removed, added, self.settings.inference_budget)
         assert self._materializer is not None
         committed = False
