@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import quote
 
 import httpx
@@ -57,11 +58,15 @@ def tool(name: str) -> str:
     """The path of a tool the bootstrap installs: a skip here, a failure in CI."""
     path = shutil.which(name)
     if path is None:
-        why = f"{name} is missing: run tests/bootstrap.sh (it installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
+        missing(f"{name} is missing: run tests/bootstrap.sh (it installs it)")
     return path
+
+
+def missing(why: str) -> NoReturn:
+    """A tool the bootstrap installs is absent: skipped locally, a failure in CI."""
+    if os.environ.get("CI"):
+        pytest.fail(why)
+    pytest.skip(why)
 
 
 def npm_tools() -> str:
@@ -71,10 +76,7 @@ def npm_tools() -> str:
         not (TOOLS / "node_modules" / "jsonld").is_dir()
         or not (TOOLS / "node_modules" / "n3").is_dir()
     ):
-        why = "jsonld.js / N3.js are missing in tests/tools: run tests/bootstrap.sh"
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
+        missing("jsonld.js / N3.js are missing in tests/tools: run tests/bootstrap.sh")
     return node
 
 
