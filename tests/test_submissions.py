@@ -169,6 +169,51 @@ def test_a_parse_error_is_400_with_line_and_column(server) -> None:
     assert dump(server) == before
 
 
+def test_bodies_nested_too_deep_are_400_before_any_parser(server) -> None:
+    """5,000 levels of JSON-LD crash pyoxigraph's parser (the server's own process) and Python's
+    json recurses; RDF/XML's parser takes time quadratic in the depth: both refused at 129 levels,
+    with the place, by both routes; the server goes on answering, the store unchanged."""
+    before = dump(server)
+    json_ld = '{"@id":"x:a","x:p":' * 5000 + "1" + "}" * 5000  # 100 KB, under the body limit
+    arrays = "[" * 200 + "]" * 200
+    xml = (
+        f'<?xml version="1.0"?>\n<rdf:RDF xmlns:rdf="{RDF}" xmlns:p="http://x.example/">'
+        + '<rdf:Description rdf:about="http://x.example/a">'
+        + "<p:p><rdf:Description>" * 3000
+        + "</rdf:Description></p:p>" * 3000
+        + "</rdf:Description></rdf:RDF>"
+    )
+    shallow = '{"@id": "http://x.example/a", "http://x.example/p": "[[[[{{{{"}'
+    for path in ("/validate", "/facts"):
+        for body, media in (
+            (json_ld, "application/ld+json"),
+            (arrays, "application/ld+json"),
+            (xml, "application/rdf+xml"),
+        ):
+            reply = post(server, path, body, media, **auth(ALICE))
+            assert reply.status_code == 400, reply.text
+            error = reply.json()
+            assert "nests more than 128 levels" in error["detail"] and error["line"] >= 1
+        # brackets inside a string are text, not nesting
+        assert post(server, "/validate", shallow, "application/ld+json").status_code == 200
+    assert dump(server) == before
+
+
+def test_the_lines_of_a_large_body_are_found_for_every_subject(server) -> None:
+    """A report points back into the body: each of 1,000 subjects of an N-Triples body (which
+    the shapes refuse: no label language, no evidence) is reported on its own line."""
+    body = "".join(
+        f"<{PLACE.format(f'lines-{i}')}> <{RDF}type> <https://w3id.org/lec-kg/ontology#Place> .\n"
+        for i in range(1000)
+    )
+    reply = post(server, "/validate", body, "application/n-triples")
+    assert reply.status_code == 200 and reply.json()["conforms"] is False
+    lines = {n["focus"]: n["line"] for n in reply.json()["nodes"] if n.get("line") is not None}
+    assert lines[PLACE.format("lines-0")] == 1
+    assert lines[PLACE.format("lines-999")] == 1000
+    assert all(lines[PLACE.format(f"lines-{i}")] == i + 1 for i in range(0, 1000, 97))
+
+
 def test_too_large_is_413(server) -> None:
     before = dump(server)
     body = place("big", f'; rdfs:comment "{"x" * 300_000}"@en')

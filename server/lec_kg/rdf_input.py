@@ -19,8 +19,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from xml.parsers import expat
 
-from pyoxigraph import BlankNode, DefaultGraph, NamedNode, Quad, RdfFormat, parse
+from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 
 from .errors import BadRequest, UnsupportedMediaType
 
@@ -41,6 +42,11 @@ ALIASES = {
 ACCEPTED = tuple(FORMATS)
 LINE_FORMATS = (RdfFormat.N_TRIPLES, RdfFormat.N_QUADS)
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+MAX_DEPTH = 128  # nesting of JSON arrays/objects or XML elements a body may have
+_JSON_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_IRI_REF = re.compile(r"<([^<>\s]*)>")
+_QUOTED = re.compile(r'"([^"\s]*)"')
+_PNAME = re.compile(r"(?<![\w.:/-])([A-Za-z][\w.-]*|):([\w.%-]*[\w%])")
 
 
 @dataclass(frozen=True)
@@ -100,9 +106,11 @@ def parse_body(
             f"the body is not UTF-8 (byte {exc.start} cannot be decoded)", line, column
         ) from None
     if fmt == RdfFormat.JSON_LD:
+        _refuse_deep_json(text)
         _refuse_remote_contexts(text)
     if fmt == RdfFormat.RDF_XML:
         _refuse_doctype(body)
+        _refuse_deep_xml(body)
     target = NamedNode(graph)
     quads: list[Quad] = []
     try:
@@ -146,6 +154,58 @@ def _refuse_doctype(body: bytes) -> None:
         )
 
 
+def _too_deep(line: int | None, column: int | None) -> InputSyntaxError:
+    return InputSyntaxError(
+        f"the body nests more than {MAX_DEPTH} levels deep; no RDF this service keeps needs "
+        "that, and the parsers' cost grows with it: flatten it",
+        line,
+        column,
+    )
+
+
+def _refuse_deep_json(text: str) -> None:
+    """JSON nested more than MAX_DEPTH arrays and objects deep is refused before any parser
+    sees it (pyoxigraph's JSON-LD parser crashes the process on a few thousand levels, and
+    Python's json recurses), counted in one pass over the brackets outside strings."""
+    depth = 0
+    for found in _JSON_BRACKET.finditer(text):
+        bracket = found.group()
+        if bracket[0] == '"':
+            continue
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_DEPTH:
+            before = text[: found.start()].encode("utf-8")
+            raise _too_deep(*_position(before, len(before)))
+
+
+def _refuse_deep_xml(body: bytes) -> None:
+    """RDF/XML nested more than MAX_DEPTH elements deep is refused (pyoxigraph's RDF/XML
+    parser takes time quadratic in the depth), counted by expat (no DOCTYPE reaches here)."""
+    depth = 0
+
+    def start(name: str, attrs: object) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise _too_deep(reader.CurrentLineNumber, reader.CurrentColumnNumber + 1)
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    reader = expat.ParserCreate()
+    reader.StartElementHandler = start
+    reader.EndElementHandler = end
+    try:
+        reader.Parse(body, True)
+    except expat.ExpatError as exc:
+        raise InputSyntaxError(
+            f"application/rdf+xml syntax error: {expat.ErrorString(exc.code)}",
+            exc.lineno,
+            exc.offset + 1,
+        ) from None
+
+
 def _refuse_remote_contexts(text: str) -> None:
     """Every @context must be an inline object (or null): a context named by IRI, or one that
     @imports another, would be fetched; refused before parsing."""
@@ -153,6 +213,8 @@ def _refuse_remote_contexts(text: str) -> None:
         document = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise InputSyntaxError(f"JSON syntax error: {exc.msg}", exc.lineno, exc.colno) from None
+    except RecursionError:  # a second wall behind _refuse_deep_json
+        raise _too_deep(None, None) from None
     for context in _contexts(document):
         for item in context if isinstance(context, list) else [context]:
             if isinstance(item, str):
@@ -203,25 +265,22 @@ def _position(body: bytes, offset: int) -> tuple[int, int]:
 
 
 def _lines(text: str, quads: list[Quad], fmt: RdfFormat) -> dict[str, int]:
-    """The line each named subject is first named on: exact for the line-based formats, the
-    first line holding its IRI (whole or prefixed) for the others; JSON-LD and RDF/XML are
-    searched for the IRI too."""
-    subjects = list(dict.fromkeys(q.subject for q in quads if not isinstance(q.subject, BlankNode)))
+    """The line each named subject is first named on: the first line holding its IRI (whole,
+    prefixed, or for JSON-LD and RDF/XML in quotes). One pass over the text indexes every IRI
+    it names, so a large body costs its length, not its subjects times its lines."""
+    subjects = {q.subject.value for q in quads if isinstance(q.subject, NamedNode)}
     if not subjects:
         return {}
-    lines = text.splitlines()
     prefixes = dict(re.findall(r"@?prefix\s+([\w.-]*):\s*<([^>]*)>", text, re.IGNORECASE))
-    out: dict[str, int] = {}
-    for subject in subjects:
-        if not isinstance(subject, NamedNode):
-            continue
-        iri = subject.value
-        needles = [f"<{iri}>"] if fmt in LINE_FORMATS else [f"<{iri}>", f'"{iri}"']
-        needles += [
-            f"{p}:{iri[len(ns) :]}" for p, ns in prefixes.items() if iri.startswith(ns) and ns
-        ]
-        for number, line in enumerate(lines, start=1):
-            if any(n in line for n in needles):
-                out[str(subject)] = number
-                break
-    return out
+    quoted = fmt not in LINE_FORMATS
+    first: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        named = _IRI_REF.findall(line)
+        if quoted:
+            named += _QUOTED.findall(line)
+        if prefixes:
+            named += [prefixes[p] + local for p, local in _PNAME.findall(line) if p in prefixes]
+        for iri in named:
+            if iri in subjects and iri not in first:
+                first[iri] = number
+    return {f"<{iri}>": number for iri, number in first.items()}
