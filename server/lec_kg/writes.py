@@ -1,8 +1,9 @@
 """The engine's write side: validated updates, and other processes' changes applied.
 
-An update runs one at a time: a worker applies it to a scratch copy of the asserted data and
-returns the difference (the WHERE of an operation naming no dataset reads the union of every
-graph, as queries do: `update_dataset`); the difference must keep the protection (`protection`:
+An update runs one at a time: a worker finds what it would remove and add, from its
+operations' parts in time proportional to the update (`update_diff`), or for graph management
+operations by running it on a scratch copy of the asserted data (the WHERE of an operation naming
+no dataset reads the union of every graph, as queries do: `update_dataset`); the difference must keep the protection (`protection`:
 the ontology and the shapes change in their files only), its inference is computed
 incrementally within a budget (`inference`), and the result is validated against the shapes on
 the nodes the change can affect (`focused`), all while reads go on; only then, briefly under the
@@ -40,7 +41,7 @@ from .protection import Protection
 from .protocol import apply_using
 from .sources import rebase_term
 from .store import MemoryStore, graph_of, triple_of
-from .update_dataset import operations
+from .update_dataset import worker_request
 
 LOG = logging.getLogger("lec_kg.engine")
 # Given what an update removes and adds, the quads that record it (`submissions.Records.write`).
@@ -94,20 +95,16 @@ class WriteSide:
         guard.check_dataset(inspection.default_graphs, known, "USING")
         guard.check_dataset(inspection.named_graphs, known, "USING NAMED")
         # The WHERE of an operation that names no dataset reads the union, as queries do.
-        ops = operations(text)
-        union = [[op.text, op.union_at] for op in ops] if any(op.union_at for op in ops) else []
+        request = worker_request(
+            text,
+            exclude=[self.inferred_graph],
+            base=self._base_iri,
+            max_solutions=self.settings.max_update_quads,
+        )
         # Reads go on meanwhile: the state lock is taken only to store the finished change.
         with self._write_lock, self._store.writing(), self._change_lock:
             self._sync_locked()
-            reply, payload = self._run(
-                {
-                    "op": "update",
-                    "text": text,
-                    "ops": union,
-                    "exclude": [self.inferred_graph],
-                    "base": self._base_iri,
-                }
-            )
+            reply, payload = self._run(request)
             cut = reply["removed"]
             removed = list(parse(payload[:cut], format=RdfFormat.N_QUADS))
             added = list(parse(payload[cut:], format=RdfFormat.N_QUADS))
