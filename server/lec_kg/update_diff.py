@@ -41,6 +41,9 @@ from pyoxigraph import (
     Triple,
 )
 
+# Above this many solutions of one WHERE, the copy is as quick and needs no VALUES text that big.
+MAX_SOLUTIONS = 20_000
+
 
 class _Unhandled(Exception):
     """This update needs the copy (see the module doc)."""

@@ -3,12 +3,12 @@
 An update runs one at a time: a worker finds what it would remove and add, from its
 operations' parts in time proportional to the update (`update_diff`), or for graph management
 operations by running it on a scratch copy of the asserted data (the WHERE of an operation naming
-no dataset reads the union of every graph, as queries do: `update_dataset`); the difference must keep the protection (`protection`:
-the ontology and the shapes change in their files only), its inference is computed
-incrementally within a budget (`inference`), and the result is validated against the shapes on
-the nodes the change can affect (`focused`), all while reads go on; only then, briefly under the
-state lock, is the change journaled (fsync), applied here with its inference and the workers
-told (`_publish`). A rejected update changes nothing.
+no dataset reads the union of every graph, as queries do: `update_dataset`); the difference
+must keep the protection (`protection`: the ontology and the shapes change in their files
+only), its inference is computed incrementally within a budget (`inference`), and the result
+is validated against the shapes on the nodes the change can affect (`focused`), all while reads
+go on; only then, briefly under the state lock, is the change journaled (fsync), applied here
+with its inference and the workers told (`_publish`). A rejected update changes nothing.
 
 Processes sharing a data directory (`serve --workers N`) write under the journal's lock and apply
 each other's journaled changes (`_sync`) before answering, so none serves stale data; a
@@ -42,6 +42,7 @@ from .protocol import apply_using
 from .sources import rebase_term
 from .store import MemoryStore, graph_of, triple_of
 from .update_dataset import worker_request
+from .update_diff import MAX_SOLUTIONS
 
 LOG = logging.getLogger("lec_kg.engine")
 # Given what an update removes and adds, the quads that record it (`submissions.Records.write`).
@@ -99,7 +100,7 @@ class WriteSide:
             text,
             exclude=[self.inferred_graph],
             base=self._base_iri,
-            max_solutions=self.settings.max_update_quads,
+            max_solutions=min(self.settings.max_update_quads, MAX_SOLUTIONS),
         )
         # Reads go on meanwhile: the state lock is taken only to store the finished change.
         with self._write_lock, self._store.writing(), self._change_lock:
