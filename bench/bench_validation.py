@@ -16,8 +16,10 @@ whole graph included, which is timed too).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
 
+import httpx  # noqa: E402
 from pyoxigraph import NamedNode, Quad, RdfFormat, parse  # noqa: E402
 
 from lec_kg import writes  # noqa: E402
@@ -117,6 +120,31 @@ def submission(engine: OxigraphEngine, tag: str) -> list[Quad]:
     ]
 
 
+def insert_data_text(base_iri: str, tag: str) -> str:
+    """An INSERT DATA of 20 facts (`facts`) into one graph."""
+    graph = f"{base_iri}graph/facts/bench"
+    triples = parse((PREFIXES + facts(tag, 0, 20)).encode(), format=RdfFormat.TURTLE)
+    body = "".join(f"{t.subject} {t.predicate} {t.object} .\n" for t in triples)
+    return f"INSERT DATA {{ GRAPH <{graph}> {{ {body} }} }}"
+
+
+def relabel_text(n: int) -> str:
+    """A DELETE/INSERT ... WHERE rewriting the labels of the 20 facts of the INSERT DATA tagged
+    "update0" (which must have run first)."""
+    iris = " ".join(
+        f"<https://w3id.org/lec-kg/id/event/update0-extradition-{i}>"
+        if i % 3
+        else f"<https://w3id.org/lec-kg/id/person/update0-person-{i}>"
+        for i in range(20)
+    )
+    return (
+        PREFIXES.replace("@prefix", "PREFIX").replace(" .\n", "\n")
+        + "DELETE { GRAPH ?g { ?e rdfs:label ?l } } INSERT { GRAPH ?g { ?e rdfs:label ?new } } "
+        + f"WHERE {{ VALUES ?e {{ {iris} }} GRAPH ?g {{ ?e rdfs:label ?l }} "
+        + f'BIND(STRLANG(CONCAT(STR(?l), ", relabelled {n}"), "en") AS ?new) }}'
+    )
+
+
 def bench(size: int, runs: int, whole_runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(source_dir=grown_source(size, Path(tmp)), data_dir=None)
@@ -141,26 +169,10 @@ def bench(size: int, runs: int, whole_runs: int) -> None:
             counter = iter(range(10**6))
 
             def insert_data() -> None:
-                quads = submission(engine, f"update{next(counter)}")
-                body = "".join(f"{q.subject} {q.predicate} {q.object} .\n" for q in quads)
-                engine.update(f"INSERT DATA {{ GRAPH <{quads[0].graph_name.value}> {{ {body} }} }}")
+                engine.update(insert_data_text(engine.settings.base_iri, f"update{next(counter)}"))
 
             def relabel() -> None:  # a pattern update of 20 facts: their labels rewritten
-                n = next(counter)
-                iris = " ".join(  # the 20 facts written by the first INSERT DATA
-                    f"<https://w3id.org/lec-kg/id/event/update0-extradition-{i}>"
-                    if i % 3
-                    else f"<https://w3id.org/lec-kg/id/person/update0-person-{i}>"
-                    for i in range(20)
-                )
-                outcome = engine.update(
-                    PREFIXES.replace("@prefix", "PREFIX").replace(" .\n", "\n")
-                    + "DELETE { GRAPH ?g { ?e rdfs:label ?l } } "
-                    + "INSERT { GRAPH ?g { ?e rdfs:label ?new } } "
-                    + f"WHERE {{ VALUES ?e {{ {iris} }} GRAPH ?g {{ ?e rdfs:label ?l }} "
-                    + f'BIND(STRLANG(CONCAT(STR(?l), ", relabelled {n}"), "en") '
-                    + "AS ?new) }"
-                )
+                outcome = engine.update(relabel_text(next(counter)))
                 assert (outcome.removed, outcome.added) == (20, 20), outcome
 
             update_ms = median_ms(insert_data, runs)
@@ -170,15 +182,55 @@ def bench(size: int, runs: int, whole_runs: int) -> None:
                 copy_pattern_ms = median_ms(relabel, max(3, runs // 3))
         finally:
             engine.close()
+        source, base_iri = settings.source_dir, settings.base_iri
+        http_ms, http_pattern_ms = over_http(source, Path(tmp), runs, base_iri)
     print(
         f"{judged:>7,} triples judged | start-up {started:6.1f} s | 20 facts ({len(added)} "
         f"quads): {len(focus)} affected nodes, neighbourhood {len(around)} quads | focused "
         f"{focused:7.1f} ms | whole {whole_ms:8.1f} ms | whole/focused {whole_ms / focused:6.1f}x "
         f"| update end to end: INSERT DATA {update_ms:6.1f} ms (on a copy {copy_ms:6.1f} ms, "
         f"{copy_ms / update_ms:4.1f}x), DELETE/INSERT WHERE {pattern_ms:6.1f} ms (on a copy "
-        f"{copy_pattern_ms:6.1f} ms, {copy_pattern_ms / pattern_ms:4.1f}x)",
+        f"{copy_pattern_ms:6.1f} ms, {copy_pattern_ms / pattern_ms:4.1f}x) | over HTTP with a "
+        f"data directory (journal fsync'd): INSERT DATA {http_ms:6.1f} ms, DELETE/INSERT WHERE "
+        f"{http_pattern_ms:6.1f} ms",
         flush=True,
     )
+
+
+def over_http(source: Path, tmp: Path, runs: int, base_iri: str) -> tuple[float, float]:
+    """The same two updates sent to `lec-kg serve` with a data directory (`POST /sparql`: the
+    request, the token, the guard, the worker, inference, validation, the journal's fsync, the
+    record of who wrote it, publication), median time to the 200."""
+    token = "bench-write-token"
+    port_file = tmp / "port"
+    env = {**os.environ, "LEC_KG_WRITE_TOKEN": token}
+    command = [str(Path(sys.executable).with_name("lec-kg")), "--source-dir", str(source)]
+    command += ["serve", "--data-dir", str(tmp / "data"), "--port", "0"]
+    command += ["--port-file", str(port_file)]
+    with (tmp / "serve.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 600
+        while not port_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        url = f"http://127.0.0.1:{int(port_file.read_text())}"
+        with httpx.Client(base_url=url, timeout=120) as client:
+            while client.get("/ready").status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            auth = {"Authorization": f"Bearer {token}"}
+            counter = iter(range(10**6))
+
+            def send(text: str) -> None:
+                reply = client.post("/sparql", data={"update": text}, headers=auth)
+                assert reply.status_code in (200, 204), reply.text[:500]
+
+            send(insert_data_text(base_iri, "update0"))  # what the relabelling rewrites
+            insert = median_ms(lambda: send(insert_data_text(base_iri, f"h{next(counter)}")), runs)
+            pattern = median_ms(lambda: send(relabel_text(next(counter))), runs)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    return insert, pattern
 
 
 @contextmanager
