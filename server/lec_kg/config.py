@@ -194,7 +194,7 @@ ALL_COMMANDS = (
     "submissions",
     "token",
 )
-STORE_COMMANDS = ("serve", "export", "add", "compact", "submissions")
+STORE_COMMANDS = ("serve", "validate", "export", "add", "compact", "submissions")
 
 
 def _mib(value: object) -> str:
@@ -236,8 +236,8 @@ OPTIONS: tuple[Option, ...] = (
         "LEC_KG_MEMORY",
         "--memory",
         switch,
-        "no store folder: keep everything in memory (export: the shipped files only)",
-        ("serve", "export"),
+        "no store folder: keep everything in memory (export, validate: the shipped files only)",
+        ("serve", "validate", "export"),
         "",
         "off",
     ),
