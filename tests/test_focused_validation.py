@@ -60,10 +60,18 @@ def keys(report: Any) -> set[Key]:
 
 
 def whole(engine: OxigraphEngine, removed: list[Quad], added: list[Quad]) -> Any:
-    """Whole-graph validation of the store as it would be after the change."""
+    """Whole-graph validation of the store as it would be after the change, the rules for new
+    facts (shapes/submission.ttl) judging the nodes the change describes (its added subjects)."""
     gone = set(removed)
     candidate = [q for q in engine._store.quads() if q not in gone] + added
-    return engine._validate(*engine._validation_data(candidate))
+    report = engine._validate(*engine._validation_data(candidate), submission=True)
+    described = {to_rdflib(q.subject) for q in added}
+    rules = engine._submission_rules
+    assert rules, "the rules for new facts are read from the shapes"
+    return replace(
+        report,
+        findings=tuple(f for f in report.findings if f.shape not in rules or f.focus in described),
+    )
 
 
 def affected(engine: OxigraphEngine, removed: list[Quad], added: list[Quad]) -> set:

@@ -120,6 +120,21 @@ SHAPE_CASES = [
     ),
     ("shape violation", place("v", evidence=False), "FactNodeShape-evidence", "lec:evidence"),
     ("date order", DATE_ORDER, "InstrumentShape-lifecycleOrder", ""),
+    # The rules for newly submitted facts (shapes/submission.ttl), on the passage the body adds.
+    (
+        "quote too long",
+        place("q").replace('lec:quote "China"', f'lec:quote "{"China " * 100}"'),
+        "SubmittedSourcePassageShape-quote",
+        "at most 500 characters",
+    ),
+    (
+        "document without a page count",
+        place("d").replace(REPORT, "https://w3id.org/lec-kg/id/document/submission-test-memo")
+        + "<https://w3id.org/lec-kg/id/document/submission-test-memo> a lec:Document ;\n"
+        + '    rdfs:label "A memo"@en .\n',
+        "SubmittedSourcePassageShape-documentPageCount",
+        "lec:pageCount",
+    ),
 ]
 
 
@@ -141,8 +156,8 @@ def test_facts_that_break_the_shapes_are_422_and_change_nothing(
     assert fired, verdict
     node, result = fired[0]
     assert words in result["message"] and result["severity"] == "Violation"
-    if name != "date order":  # the instrument is not in the body: no line
-        assert node["line"] == 5 and result["line"] == 5
+    if name in ("unknown class", "unknown property", "shape violation"):  # a node the body
+        assert node["line"] == 5 and result["line"] == 5  # names (not blank, not elsewhere)
     assert verdict["nodes"][0]["severity"] == "Violation"  # most serious first
     dry = post(server, "/validate", body, "text/turtle")
     assert dry.status_code == 200 and dry.json()["conforms"] is False
@@ -514,3 +529,53 @@ def test_statements_no_write_may_make_are_refused_by_both_routes(server) -> None
     wet = post(server, "/facts", body, "text/turtle", **auth(ALICE))
     assert wet.status_code == 422 and "term of the ontology" in wet.json()["detail"]
     assert dump(server) == before
+
+
+def test_the_rules_for_new_facts_hold_for_sparql_updates_too(server) -> None:
+    """A SPARQL update adding a passage with an over-long quote is refused like the submission;
+    the same rule does not judge the passages the update leaves alone."""
+    before = dump(server)
+    quote = "China " * 100
+    update = (
+        PREFIX_LINES
+        + "PREFIX dcterms: <http://purl.org/dc/terms/>\n"
+        + "INSERT DATA { GRAPH <https://w3id.org/lec-kg/graph/facts/submission-test> { "
+        + f'<{PLACE.format("u")}> a lec:Place ; rdfs:label "Place u"@en ; lec:evidence '
+        + f"[ a lec:SourcePassage ; dcterms:isPartOf <{REPORT}> ; lec:page 1 ; "
+        + f'lec:quote "{quote}" ] }} }}'
+    )
+    reply = httpx.post(server.sparql, data={"update": update}, headers=auth(ALICE), timeout=TIMEOUT)
+    assert reply.status_code == 422, reply.text
+    assert "SubmittedSourcePassageShape-quote" in reply.text
+    assert dump(server) == before
+    short = update.replace(quote, "China")
+    reply = httpx.post(server.sparql, data={"update": short}, headers=auth(ALICE), timeout=TIMEOUT)
+    assert reply.status_code in (200, 204), reply.text
+
+
+def test_blank_nodes_of_two_submissions_are_two_nodes(server) -> None:
+    """`_:e` in two bodies is two passages, not one passage with two quotes."""
+    body = (
+        PREFIXES
+        + '<{}> a lec:Place ; rdfs:label "{}"@en ; lec:evidence _:e .\n'
+        + f"_:e a lec:SourcePassage ; dcterms:isPartOf <{REPORT}> ; lec:page 1 ; "
+        + 'lec:quote "{}" .\n'
+    )
+    for slug in ("b1", "b2"):
+        text = body.format(PLACE.format(slug), f"Place {slug}", f"Quote {slug}")
+        reply = post(server, "/facts", text, "text/turtle", **auth(ALICE))
+        assert reply.status_code == 201, reply.text
+    query = (
+        PREFIX_LINES
+        + "SELECT ?e (COUNT(?q) AS ?n) WHERE { VALUES ?p { "
+        + f"<{PLACE.format('b1')}> <{PLACE.format('b2')}> }} ?p lec:evidence ?e . "
+        + "?e lec:quote ?q } GROUP BY ?e"
+    )
+    reply = httpx.get(
+        server.sparql,
+        params={"query": query},
+        headers={"Accept": "application/sparql-results+json"},
+        timeout=TIMEOUT,
+    )
+    rows = reply.json()["results"]["bindings"]
+    assert len(rows) == 2 and all(r["n"]["value"] == "1" for r in rows), rows

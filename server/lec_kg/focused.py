@@ -493,3 +493,10 @@ def restrict(report: Any, focus: Collection_[Node]) -> Any:
     if not isinstance(report, ValidationReport):
         return report
     return replace(report, findings=tuple(f for f in report.findings if f.focus in focus))
+
+
+def drop(report: Any, unwanted: Callable[[Any], bool]) -> Any:
+    """The report without the findings `unwanted` picks (a report of another kind: as it is)."""
+    if not isinstance(report, ValidationReport):
+        return report
+    return replace(report, findings=tuple(f for f in report.findings if not unwanted(f)))

@@ -21,7 +21,9 @@ from .sources import rebase, rebase_term
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
-ValidateFn = Callable[[Graph, Mapping[Node, str]], Any]  # -> a ValidationReport
+# (data, source_of, submission=False) -> a ValidationReport; `submission`: the stricter rules
+# for newly submitted facts (shapes marked lecsh:submissionOnly) are on.
+ValidateFn = Callable[..., Any]
 
 
 def validate_fn(validator: Any, base: str = CANONICAL_BASE) -> ValidateFn:
@@ -31,18 +33,21 @@ def validate_fn(validator: Any, base: str = CANONICAL_BASE) -> ValidateFn:
     canonical one before it is judged, or no shape would find its targets.
     """
     method = getattr(validator, "validate", None)
-    judge = (
-        (lambda graph, source_of: method(graph, source_of=source_of))
-        if callable(method)
-        else (lambda graph, source_of: validator(graph))
-    )
+
+    def judge(graph: Graph, source_of: Mapping[Node, str], submission: bool = False) -> Any:
+        if callable(method):
+            return method(graph, source_of=source_of, submission=submission)
+        return validator(graph)
+
     if base == CANONICAL_BASE:
         return judge
 
-    def judge_canonical(graph: Graph, source_of: Mapping[Node, str]) -> Any:
+    def judge_canonical(
+        graph: Graph, source_of: Mapping[Node, str], submission: bool = False
+    ) -> Any:
         home = rebase(graph, base, CANONICAL_BASE)
         moved = {rebase_term(n, base, CANONICAL_BASE): f for n, f in source_of.items()}
-        return judge(home, moved)
+        return judge(home, moved, submission)
 
     return judge_canonical
 

@@ -114,7 +114,8 @@ def parse_body(
     target = NamedNode(graph)
     quads: list[Quad] = []
     try:
-        for q in parse(body, format=fmt, base_iri=base or graph):
+        # Blank nodes get fresh names: `_:e` in two submissions (or in the store) is two nodes.
+        for q in parse(body, format=fmt, base_iri=base or graph, rename_blank_nodes=True):
             if not isinstance(q.graph_name, DefaultGraph):
                 raise InputSyntaxError(
                     f"the body names the graph {q.graph_name}; this request writes one graph, "

@@ -25,13 +25,14 @@ from typing import Any
 
 from pyoxigraph import Quad, RdfFormat, parse
 from rdflib import Graph, URIRef
+from rdflib import Literal as RLiteral
 from rdflib.term import Node
 
 from . import guard
 from .config import Settings
 from .engine_api import UpdateOutcome
 from .errors import ForbiddenOperation, NotReady, QueryTooComplex, ValidationFailed
-from .focused import CandidateView, Reach, restrict
+from .focused import CandidateView, Reach, drop, restrict
 from .gate import ValidateFn, report_json, report_summary, to_rdflib, warnings_on
 from .inference import InferenceBudgetExceeded, Materializer, Schema
 from .isolation import WorkerPool
@@ -39,10 +40,11 @@ from .journal import JournalError
 from .namespaces import CANONICAL_BASE
 from .protection import Protection
 from .protocol import apply_using
-from .sources import rebase_term
+from .sources import rebase, rebase_term
 from .store import MemoryStore, graph_of, triple_of
 from .update_dataset import worker_request
 from .update_diff import MAX_SOLUTIONS
+from .validation import SUBMISSION_ONLY
 
 LOG = logging.getLogger("lec_kg.engine")
 # Given what an update removes and adds, the quads that record it (`submissions.Records.write`).
@@ -68,6 +70,7 @@ class WriteSide:
     _protection: Protection
     _materializer: Materializer | None
     _reach: Reach | None = None  # what the shapes read (`focused`), built with the inference
+    _submission_rules: set[str] = set()  # the shapes only new facts must meet, built with it
     _require_ready: Callable[[], None]
     _refuse_to_serve: Callable[[str], None]
     _kind: Callable[[str | None], str]
@@ -212,11 +215,20 @@ class WriteSide:
         if reach is None or not reach.complete:
             gone = set(removed)
             candidate = [q for q in self._store.quads() if q not in gone] + added
-            return self._validate(*self._validation_data(candidate))
-        view, focus = self._affected(removed, added)
-        report = self._validate(*self._validation_data(reach.neighbourhood(view, focus)))
-        home = self.settings.base_iri
-        return restrict(report, {rebase_term(to_rdflib(n), home, CANONICAL_BASE) for n in focus})
+            report = self._validate(*self._validation_data(candidate), submission=True)
+        else:
+            view, focus = self._affected(removed, added)
+            data = self._validation_data(reach.neighbourhood(view, focus))
+            report = self._validate(*data, submission=True)
+            report = restrict(report, {self._canonical(n) for n in focus})
+        # The rules for newly submitted facts judge the nodes this change describes, only.
+        described = {self._canonical(q.subject) for q in added if self._judged(q)}
+        return drop(
+            report, lambda f: f.shape in self._submission_rules and f.focus not in described
+        )
+
+    def _canonical(self, term: Any) -> Node:
+        return rebase_term(to_rdflib(term), self.settings.base_iri, CANONICAL_BASE)
 
     def _affected(self, removed: list[Quad], added: list[Quad]) -> tuple[CandidateView, set]:
         """The store as it would be after the change, and the nodes the change can affect."""
@@ -326,6 +338,10 @@ class WriteSide:
             if self._kind(graph_of(q)) == "shapes":
                 shapes.add((to_rdflib(q.subject), to_rdflib(q.predicate), to_rdflib(q.object)))
         home = self.settings.base_iri
+        canonical = shapes if home == CANONICAL_BASE else rebase(shapes, home, CANONICAL_BASE)
+        self._submission_rules = {  # as the validator names them: canonical IRIs
+            str(shape) for shape in canonical.subjects(SUBMISSION_ONLY, RLiteral(True))
+        }
         self._reach = Reach.of_shapes(  # the shapes' SPARQL names the canonical IRIs
             shapes,
             lambda iri: (

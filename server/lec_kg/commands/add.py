@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
-from rdflib import Dataset, Graph
-from rdflib.term import Node
+from rdflib import Graph
 
 from ..auth import token_ring
 from ..config import TOKEN_ENV, Settings
@@ -156,16 +155,16 @@ def _add_file(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     # Escaped: a file name is not SPARQL (`a> } } ; DROP GRAPH <...` must stay a name).
     name = graph_iri(settings.base_iri, ADDED_KIND, quote(args.file.stem, safe=""))
-    validator = load_validator(settings)
-    engine = build_engine(settings, validator)
+    engine = build_engine(settings, load_validator(settings))
     try:
-        return _add(engine, validator, new, name, args.file, settings)
+        return _add(engine, new, name, args.file, settings)
     finally:
         engine.close()
 
 
-def _add(engine, validator, new: Graph, name: str, path: Path, settings: Settings) -> int:
-    """Refuse what the shapes refuse, then insert the file's triples in one update."""
+def _add(engine, new: Graph, name: str, path: Path, settings: Settings) -> int:
+    """Insert the file's triples in one update, which the engine judges with the shapes (the
+    rules for newly submitted facts included); refused, the findings printed."""
     if not engine.is_ready():
         reason = engine.not_ready_reason or "not ready"
         print(f"lec-kg add: the store is not usable: {reason}", file=sys.stderr)
@@ -177,24 +176,13 @@ def _add(engine, validator, new: Graph, name: str, path: Path, settings: Setting
             file=sys.stderr,
         )
         return 2
-    # The submission rules, judged on the new facts among the facts already stored.
-    touched: set[Node] = set(new.subjects()) | set(new.objects())
-    report = validator.validate(
-        _stored_facts(engine, settings) + new,
-        source_of={n: str(path) for n in touched},
-        submission=True,
-    )
-    violations = [f for f in report.of_severity("Violation") if f.focus in touched]
-    if violations:
-        _refused(path, [_line(f) for f in violations])
-        return 1
     try:
         text = _insert_data(new, name)
         who = token_ring(settings).identify(settings.write_token or "") or DEFAULT_NAME
         outcome = engine.update(
             text, record=Records(settings.base_iri).write(who, "lec-kg add", text)
         )
-    except ValidationFailed as exc:  # the whole store, judged by the engine
+    except ValidationFailed as exc:  # judged by the engine
         findings = (exc.extra.get("report") or {}).get("findings", [])
         lines = [_line(f) for f in findings if f.get("severity") == "Violation"]
         _refused(path, lines or [exc.detail])  # no findings: the ontology's terms are closed
@@ -206,18 +194,6 @@ def _add(engine, validator, new: Graph, name: str, path: Path, settings: Setting
     for warning in outcome.warnings:
         print(f"  {warning}")
     return 0
-
-
-def _stored_facts(engine, settings: Settings) -> Graph:
-    """The asserted facts in the store: every graph but the ontology and the shapes."""
-    skip = (f"{settings.base_iri}graph/ontology/", f"{settings.base_iri}graph/shapes/")
-    dataset = Dataset()
-    dataset.parse(data=engine.export("application/n-quads"), format="nquads")
-    facts = Graph()
-    for s, p, o, g in dataset.quads():
-        if not str(g).startswith(skip):
-            facts.add((s, p, o))
-    return facts
 
 
 def _line(finding) -> str:

@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pyoxigraph import BlankNode, Quad
+from pyoxigraph import Quad
 from rdflib import Literal
 from rdflib.namespace import RDF, RDFS, SH
 
@@ -108,17 +108,7 @@ def _parse(path: Path, graph: str) -> list[Quad] | None:
     if not parsed.quads:
         print(f"lec-kg validate: {path} holds no triples; nothing to validate", file=sys.stderr)
         return None
-    return _own_blank_nodes(parsed.quads)
-
-
-def _own_blank_nodes(quads: list[Quad]) -> list[Quad]:
-    """The quads with fresh blank nodes: `_:x` in two files (or in the store) is two nodes."""
-    fresh: dict[BlankNode, BlankNode] = {}
-
-    def own(term: Any) -> Any:
-        return fresh.setdefault(term, BlankNode()) if isinstance(term, BlankNode) else term
-
-    return [Quad(own(q.subject), q.predicate, own(q.object), q.graph_name) for q in quads]
+    return parsed.quads  # blank nodes fresh (`parse_body`): `_:x` in two files is two nodes
 
 
 def _with_store(
