@@ -44,6 +44,7 @@ LEC = BASE + "ontology#"
 INFERRED = BASE + "graph/inferred"
 KINDS = ("instrument", "campaign", "event", "actor")
 FRAMED = 'application/ld+json; profile="http://www.w3.org/ns/json-ld#framed"'
+JSONLD = "application/ld+json"
 UNCERTAIN = BASE + "id/code/certainty/uncertain"
 
 
@@ -359,6 +360,58 @@ def test_unknown_kinds_and_formats_are_refused(server, path: str, headers, statu
         assert "instrument" in r.text  # names the kinds there are
     head = httpx.head(server.url + path, headers=headers, timeout=TIMEOUT)
     assert head.status_code == status
+
+
+def test_a_thing_framed_on_request(server, framed) -> None:
+    """/id/... with JSON-LD 1.1's framed profile: the thing as its kind's frame has it (the node
+    of /framed/<kind>.jsonld, context embedded), with its own ETag; a thing no frame takes, or
+    JSON-LD without the profile, is the plain description."""
+    want = 'application/ld+json;profile="http://www.w3.org/ns/json-ld#framed"'
+    for kind, path in (
+        ("instrument", "instrument/extradition-treaty-cn-fr"),
+        ("event", "event/activity-cy-2015-04"),
+        ("campaign", "campaign/fox-hunt"),
+        ("actor", "state/FR"),
+    ):
+        r = get(server, f"/id/{path}", accept=want)
+        assert r.status_code == 200 and r.headers["content-type"].startswith(FRAMED), path
+        doc = r.json()
+        whole = {n["id"]: n for n in json.loads(framed[kind])["@graph"]}
+        assert doc.pop("@context") == json.loads(framed[kind])["@context"]
+        assert doc == whole[BASE + "id/" + path], path
+        plain = get(server, f"/id/{path}", accept="application/ld+json")
+        assert plain.headers["content-type"].startswith("application/ld+json; charset")
+        assert plain.headers["etag"] != r.headers["etag"]
+        assert "steps" not in plain.text
+        again = get(server, f"/id/{path}", accept=want, **{"If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304
+    # another profile, or a statement (no kind's frame takes it): the plain description
+    for accept, path in (
+        ('application/ld+json;profile="http://www.w3.org/ns/json-ld#flattened"', "state/FR"),
+        (want, "statement/event-activity-cy-2015-04--type--extradition"),
+    ):
+        r = get(server, f"/id/{path}", accept=accept)
+        assert r.status_code == 200, accept
+        assert r.headers["content-type"].startswith("application/ld+json; charset"), accept
+
+
+def test_the_profile_an_accept_header_asks_for() -> None:
+    """`negotiation.profiles`: quoted or not, several at once, only for that media type, not at
+    q=0, and nothing from a header that names none."""
+    from lec_kg.negotiation import profiles
+
+    framed = "http://www.w3.org/ns/json-ld#framed"
+    compacted = "http://www.w3.org/ns/json-ld#compacted"
+    assert profiles(f'application/ld+json;profile="{framed}"', JSONLD) == {framed}
+    assert profiles(f"Application/LD+JSON ; Profile={framed}", JSONLD) == {framed}
+    assert profiles(f'application/ld+json;profile="{framed} {compacted}"', JSONLD) == {
+        framed,
+        compacted,
+    }
+    assert profiles(f'application/ld+json;profile="{framed}";q=0', JSONLD) == set()
+    assert profiles(f'application/ld+json;profile="{framed}";q=x', JSONLD) == set()
+    assert profiles(f'text/turtle;profile="{framed}", application/ld+json', JSONLD) == set()
+    assert profiles(None, JSONLD) == profiles("", JSONLD) == set()
 
 
 def test_void_lists_the_framed_documents(server, public: str) -> None:

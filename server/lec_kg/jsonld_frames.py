@@ -192,7 +192,11 @@ class _Frame:
         self.embed = frame.get("@embed", "@once")
         self.explicit = bool(frame.get("@explicit", False))
         self.omit_default = bool(frame.get("@omitDefault", False))
-        self.wildcard_id = "id" in frame or "@id" in frame
+        ids = frame.get("id", frame.get("@id"))
+        self.wildcard_id = ids == {}
+        self.ids = (
+            None if ids is None or ids == {} else set(ids if isinstance(ids, list) else [ids])
+        )
         types = frame.get("type", frame.get("@type"))
         self.types = (
             None if types is None else {compactor.expand(_term(t, compactor)) for t in types}
@@ -212,12 +216,15 @@ class _Frame:
     def implicit(self) -> _Frame:
         frame = _Frame.__new__(_Frame)
         frame.embed, frame.explicit, frame.omit_default = self.embed, self.explicit, False
-        frame.wildcard_id, frame.types, frame.properties, frame.reverse = False, None, {}, {}
+        frame.wildcard_id, frame.ids, frame.types = False, None, None
+        frame.properties, frame.reverse = {}, {}
         return frame
 
     def matches(self, node: _Node) -> bool:
         if self.wildcard_id:
             return True
+        if self.ids is not None:
+            return node.key in self.ids
         if self.types is not None:
             return bool(self.types.intersection(node.types))
         if self.properties:  # duck typing (not used by the published frames)
@@ -401,9 +408,11 @@ def _reverse_term(compactor: Compactor, predicate: str) -> str:
     raise ValueError(f"no reverse term for {predicate}")
 
 
-def frame_nodes(quads: Iterable[Quad], frame: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The top-level node objects of the quads framed with a frame document of `frames_for`
-    (its embedded context compacts them)."""
+def frame_nodes(
+    data: Iterable[Quad] | dict[str, _Node], frame: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The top-level node objects of the data (quads, or their `node_map`) framed with a frame
+    document of `frames_for` (its embedded context compacts them)."""
     context = {"@context": frame["@context"]}
     compactor = Compactor(context)
     reverse = {
@@ -411,7 +420,7 @@ def frame_nodes(quads: Iterable[Quad], frame: Mapping[str, Any]) -> list[dict[st
         for name, definition in frame["@context"].items()
         if isinstance(definition, dict) and "@reverse" in definition
     }
-    framer = _Framer(node_map(quads), compactor)
+    framer = _Framer(data if isinstance(data, dict) else node_map(data), compactor)
     nodes = list(framer.top(_Frame(frame, compactor, reverse)))
     return [framer.finish(node) for node in nodes]
 
@@ -434,6 +443,21 @@ def frame_chunks(quads: Iterable[Quad], frame: Mapping[str, Any]) -> Iterator[by
             pending, size = [], 0
     pending.append("\n]}\n")
     yield "".join(pending).encode("utf-8")
+
+
+def kind_of(nodes: dict[str, _Node], iri: str, frames: Mapping[str, Any]) -> str | None:
+    """The first kind whose frame matches the node `iri`, or None."""
+    node = nodes.get(iri)
+    for kind, frame in frames.items():
+        compactor = Compactor({"@context": frame["@context"]})
+        if node is not None and _Frame(frame, compactor, dict(REVERSE_TERMS)).matches(node):
+            return kind
+    return None
+
+
+def thing_frame(frame: Mapping[str, Any], iri: str) -> dict[str, Any]:
+    """A kind's frame for one node: matched by its `id`, not by type."""
+    return {**{k: v for k, v in frame.items() if k != "type"}, "id": iri}
 
 
 def asserted_quads(engine: Engine) -> list[Quad]:

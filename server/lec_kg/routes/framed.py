@@ -10,6 +10,10 @@ Without the extension the Accept header must allow JSON-LD (else 406); another e
 an unknown kind is a 404. Both answer HEAD, carry an ETag (the frame's digest; the data's
 version for a framed document) and give a 304 to a matching If-None-Match. The data is taken
 before the response starts; the server fetches nothing, neither context nor frame.
+
+`framed_thing` is one thing framed by its kind's frame, for `/id/...` asked for with
+`Accept: application/ld+json;profile="http://www.w3.org/ns/json-ld#framed"` (`linked_data`):
+the node map it frames is kept per data version, so a thing costs a lookup, not a dump.
 """
 
 from __future__ import annotations
@@ -24,7 +28,15 @@ from fastapi.responses import StreamingResponse
 from ..dumps import framed_file_name
 from ..engine_api import Engine
 from ..errors import NotFound
-from ..jsonld_frames import asserted_quads, frame_chunks, frames_for
+from ..jsonld_frames import (
+    asserted_quads,
+    frame_chunks,
+    frame_nodes,
+    frames_for,
+    kind_of,
+    node_map,
+    thing_frame,
+)
 from ..negotiation import by_name, negotiate
 from .deps import ready_engine, settings_of
 from .dumps import jsonld_context, release_version
@@ -94,6 +106,24 @@ def framed(
         return Response(headers=headers, media_type=content_type)
     chunks = frame_chunks(asserted_quads(engine), frames[kind])
     return StreamingResponse(chunks, media_type=content_type, headers=headers)
+
+
+def framed_thing(request: Request, engine: Engine, iri: str) -> bytes | None:
+    """The framed description of one thing, `{"@context": ..., "id": ...}`; None when no
+    kind's frame takes it (a statement, a code, a document)."""
+    frames = jsonld_frames(request, engine)
+    state = request.app.state
+    token, _ = engine.data_version()
+    cached = getattr(state, "framing_nodes", None)
+    if cached is None or cached[0] != token:
+        cached = state.framing_nodes = (token, node_map(asserted_quads(engine)))
+    nodes = cached[1]
+    kind = kind_of(nodes, iri, frames)
+    if kind is None:
+        return None
+    (node,) = frame_nodes(nodes, thing_frame(frames[kind], iri))
+    document = {"@context": frames[kind]["@context"], **node}
+    return json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8")
 
 
 def _kind(request: Request, name: str, frames: dict[str, Any], fmt: str | None) -> tuple[str, bool]:
