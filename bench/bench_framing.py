@@ -25,14 +25,8 @@ from typing import Any
 from lec_kg.config import load_settings
 from lec_kg.engine import build_engine
 from lec_kg.jsonld import context_for
-from lec_kg.jsonld_frames import (
-    asserted_quads,
-    frame_chunks,
-    frame_nodes,
-    frames_for,
-    node_map,
-    thing_frame,
-)
+from lec_kg.jsonld_framer import frame_chunks, frame_nodes, node_map
+from lec_kg.jsonld_frames import asserted_quads, frames_for, thing_frame
 from lec_kg.validation import load_validator
 
 ROOT = Path(__file__).resolve().parents[1]

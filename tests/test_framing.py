@@ -464,8 +464,9 @@ def test_every_frame_key_is_a_term_of_the_context(engine, settings) -> None:
     """The frames speak the published context: each key a term, keyword or compact IRI of it
     (an unknown one is refused when the frame is read), each class a term."""
     from lec_kg.jsonld import context_for
+    from lec_kg.jsonld_framer import frame_nodes
     from lec_kg.jsonld_frames import KINDS as FRAMES
-    from lec_kg.jsonld_frames import build_frame, frame_nodes, frames_for
+    from lec_kg.jsonld_frames import build_frame, frames_for
 
     assert tuple(FRAMES) == KINDS
     context = context_for(engine, settings)

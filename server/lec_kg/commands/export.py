@@ -21,7 +21,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Write turtle, nt, nquads, trig, jsonld or rdfxml to --output (default stdout)."""
     from ..engine import build_engine
     from ..jsonld import context_for
-    from ..jsonld_frames import KINDS, asserted_quads, frame_chunks, frames_for
+    from ..jsonld_framer import frame_chunks
+    from ..jsonld_frames import KINDS, asserted_quads, frames_for
     from ..validation import load_validator
 
     kind = getattr(args, "frame", None)

@@ -28,15 +28,8 @@ from fastapi.responses import StreamingResponse
 from ..dumps import framed_file_name
 from ..engine_api import Engine
 from ..errors import NotFound
-from ..jsonld_frames import (
-    asserted_quads,
-    frame_chunks,
-    frame_nodes,
-    frames_for,
-    kind_of,
-    node_map,
-    thing_frame,
-)
+from ..jsonld_framer import frame_chunks, frame_nodes, kind_of, node_map
+from ..jsonld_frames import asserted_quads, frames_for, thing_frame
 from ..negotiation import by_name, negotiate
 from .deps import ready_engine, settings_of
 from .dumps import jsonld_context, release_version
