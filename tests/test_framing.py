@@ -24,7 +24,7 @@ import pytest
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, RDF, VOID
 
-from tests.conftest import LEC_KG, ROOT, LiveServer, serving
+from tests.conftest import LEC_KG, ROOT, TOKEN, LiveServer, serving
 from tests.support import TIMEOUT, LoopbackListener
 from tests.test_exports import (
     DCAT,
@@ -67,7 +67,8 @@ def public(listener: LoopbackListener) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, public: str) -> Iterator[LiveServer]:
     log = tmp_path_factory.mktemp("framing") / "serve.log"
-    with serving(["--memory"], {**os.environ, "LEC_KG_PUBLIC_URL": public}, log) as live:
+    env = {**os.environ, "LEC_KG_PUBLIC_URL": public, "LEC_KG_WRITE_TOKEN": TOKEN}
+    with serving(["--memory"], env, log) as live:
         yield live
 
 
@@ -476,3 +477,38 @@ def test_every_frame_key_is_a_term_of_the_context(engine, settings) -> None:
         assert frame["@context"] == context["@context"]
     with pytest.raises(ValueError, match="no term"):
         frame_nodes([], build_frame(context, ["Treaty"], {"noSuchTerm": {}}))
+
+
+# ---------------------------------------------------------------- last: a write
+
+
+def test_a_write_gives_new_framed_documents(server, framed) -> None:
+    """After an accepted write the framed documents and a framed thing say what the store now
+    says (the kept node map is per data version), under a new ETag. Last: it changes the data."""
+    france = BASE + "id/state/FR"
+    treaty = "/id/instrument/extradition-treaty-cn-fr"
+    want = 'application/ld+json;profile="http://www.w3.org/ns/json-ld#framed"'
+    before = get(server, "/framed/instrument.jsonld")
+    thing = get(server, treaty, accept=want)
+    assert {p["label"] for p in thing.json()["party"]} == {"China", "France"}
+    update = (
+        "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
+        f"DELETE {{ GRAPH ?g {{ <{france}> rdfs:label ?l }} }} "
+        f'INSERT {{ GRAPH ?g {{ <{france}> rdfs:label "French Republic"@en }} }} '
+        f"WHERE {{ GRAPH ?g {{ <{france}> rdfs:label ?l FILTER(lang(?l) = 'en') }} }}"
+    )
+    r = httpx.post(
+        server.sparql,
+        data={"update": update},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=TIMEOUT,
+    )
+    assert r.status_code in (200, 204), r.text
+    after = get(server, "/framed/instrument.jsonld", **{"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+    top = {n["id"]: n for n in after.json()["@graph"]}
+    parties = top[BASE + treaty.removeprefix("/")]["party"]
+    assert {p["label"] for p in parties} == {"China", "French Republic"}
+    again = get(server, treaty, accept=want, **{"If-None-Match": thing.headers["etag"]})
+    assert again.status_code == 200 and again.headers["etag"] != thing.headers["etag"]
+    assert {p["label"] for p in again.json()["party"]} == {"China", "French Republic"}
