@@ -28,6 +28,7 @@ from rdflib import BNode, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import DCTERMS, OWL, RDF, VOID
 
+from lec_kg.jsonld_frames import KINDS as FRAMED_KINDS
 from tests.conftest import LEC_KG, ROOT, LiveServer, serving
 from tests.support import TIMEOUT, LoopbackListener
 
@@ -417,7 +418,8 @@ def test_void_describes_every_graph_and_dump(server, stored, inferred, public: s
         g.value(d, DCAT.downloadURL): str(g.value(d, DCAT.mediaType))
         for d in g.subjects(RDF.type, DCAT.Distribution)
     }
-    assert set(media) == dumps
+    framed = {URIRef(f"{public}/framed/{k}.jsonld") for k in FRAMED_KINDS}  # test_framing
+    assert set(media) == dumps | framed
     for url in sorted(dumps):
         assert str(url).startswith(public + "/dump")
         with httpx.stream("GET", server.url + str(url)[len(public) :], timeout=TIMEOUT) as r:

@@ -40,6 +40,7 @@ COMMAND_FLAGS = {  # command flags that are not settings
     "--source",
     "--url",
     "--graph",
+    "--frame",
 }
 
 

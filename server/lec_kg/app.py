@@ -30,6 +30,7 @@ from .routes import (
     docs,
     dumps,
     facts,
+    framed,
     gsp,
     linked_data,
     ontology,
@@ -128,6 +129,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(submissions.router)
     app.include_router(gsp.router)
     app.include_router(dumps.router)
+    app.include_router(framed.router)  # /frame/<kind>.jsonld, /framed/<kind>.jsonld
     app.include_router(void.router)
     docs.mount(app)
     # Later routers slot in here, one per concern: validate, facts, id, void, reconcile,

@@ -53,13 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--format", default="table", help="table, json, csv, tsv, turtle, nt")
 
     export = commands["export"]
-    export.add_argument(
-        "--format", default="turtle", help="turtle, nt, nquads, trig, jsonld or rdfxml"
-    )
+    export.add_argument("--format", help="turtle (the default), nt, nquads, trig, jsonld or rdfxml")
     export.add_argument(
         "--graph",
         help="one named graph: its IRI, or its path under <base>graph/ (facts/actors, inferred); "
         "default the whole asserted dataset",
+    )
+    export.add_argument(
+        "--frame",
+        metavar="KIND",
+        help="the nodes of one kind framed as JSON-LD, as /framed/<kind>.jsonld serves them: "
+        "instrument, campaign, event or actor (the whole asserted data; not with --graph)",
     )
     export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
 

@@ -12,8 +12,10 @@ URLs, under the service's public base:
 - `/dump/<path>` and `/dump/<path>.<ext>`: the graph `<base>graph/<path>`
   (`/dump/facts/actors.ttl`, `/dump/inferred.nq`);
 - `/dump?graph=<IRI>&format=<key>`: any graph, its IRI given whole.
-File names are stable for a release: `lec-kg-<version>.<ext>` and
-`lec-kg-<path with dashes>-<version>.<ext>`.
+- `/framed/<kind>.jsonld`: the nodes of one kind framed with `/frame/<kind>.jsonld`
+  (`jsonld_frames`).
+File names are stable for a release: `lec-kg-<version>.<ext>`,
+`lec-kg-<path with dashes>-<version>.<ext>` and `lec-kg-framed-<kind>-<version>.jsonld`.
 """
 
 from __future__ import annotations
@@ -77,6 +79,22 @@ def file_name(version: str, base: str, graph: str | None, media: MediaType) -> s
     else:
         slug = _UNSAFE.sub("-", path.replace("/", "-")).strip("-")[:120] or "graph"
     return f"lec-kg-{slug}-{version}.{media.extension}"
+
+
+def framed_url(public_base: str, kind: str) -> str:
+    """The absolute URL of the framed document of one kind."""
+    return f"{public_base}/framed/{quote(kind, safe='')}.jsonld"
+
+
+def frame_url(public_base: str, kind: str) -> str:
+    """The absolute URL of the frame of one kind (what its framed document conforms to)."""
+    return f"{public_base}/frame/{quote(kind, safe='')}.jsonld"
+
+
+def framed_file_name(version: str, kind: str) -> str:
+    """The file a framed document is saved as: `lec-kg-framed-instrument-0.2.0.jsonld`."""
+    version = _UNSAFE.sub("-", version).strip("-") or "unversioned"
+    return f"lec-kg-framed-{_UNSAFE.sub('-', kind)}-{version}.jsonld"
 
 
 def iana(media: MediaType) -> str:

@@ -6,8 +6,9 @@ name; where two vocabularies share a local name the project's own term keeps it 
 is written as a compact IRI, `dcterms:title`), typed coercions where the declarations agree
 (`"@type": "@id"` for a property whose values are things, `xsd:date` for dates,
 `"@language": null` for plain strings), one term per class of the ontology
-(`"type": "Treaty"`), `id` and `type` for `@id` and `@type`, and English as the default
-language, so `"label": "Europol"` means "Europol"@en.
+(`"type": "Treaty"`), `id` and `type` for `@id` and `@type`, English as the default
+language, so `"label": "Europol"` means "Europol"@en, and the reverse terms the framed
+documents nest with (`steps`: the nodes whose `lec:stepOf` is this one; `jsonld_frames`).
 
 `compact_chunks` writes quads compacted with such a context, as a stream, without a JSON-LD
 processor: a value is written short under its term only when the term's coercion gives it back
@@ -41,6 +42,13 @@ NOT_COERCED = {
 }
 LANGUAGE = "en"
 KEYWORD_ALIASES = {"id": "@id", "type": "@type"}
+# Reverse terms, for the framed documents: a treaty's `steps`, a node's `statements`.
+REVERSE_TERMS = {
+    "steps": "lec:stepOf",
+    "provisions": "lec:provisionOf",
+    "parts": "lec:partOfCampaign",
+    "statements": "lec:statementSubject",
+}
 CHUNK_CHARS = 1 << 16
 
 
@@ -141,6 +149,10 @@ def build_context(
                     "@type": kind if kind == "@id" else _curie(kind, names),
                 }
     ctx.update(terms)
+    for name, target in REVERSE_TERMS.items():  # for the frames (`jsonld_frames`)
+        iri = own_namespace + target.partition(":")[2]
+        if name not in ctx and iri in signals:
+            ctx[name] = {"@reverse": _curie(iri, names), "@container": "@set"}
     return {"@context": ctx}
 
 
@@ -167,6 +179,8 @@ class Compactor:
         for name, definition in ctx.items():
             if name.startswith("@") or name in self.prefixes or name in KEYWORD_ALIASES:
                 continue
+            if isinstance(definition, dict) and "@reverse" in definition:
+                continue  # a reverse term: for the frames, never written by this compactor
             if isinstance(definition, str):
                 iri = self.expand(definition)
                 self.terms[iri] = (name, None)

@@ -177,6 +177,30 @@ def parse_accept(header: str | None) -> list[MediaRange]:
     return ranges or [MediaRange("*", "*", 1.0, 0)]
 
 
+def profiles(header: str | None, name: str) -> set[str]:
+    """The profile IRIs an Accept header asks for with the media type `name` (the `profile`
+    parameter of JSON-LD, RFC 6906: space-separated, quoted or not), from entries with q > 0."""
+    wanted: set[str] = set()
+    for item in (header or "").split(",")[:64]:
+        main, *params = [p.strip() for p in item.split(";")]
+        if main.lower() != name:
+            continue
+        q, found = 1.0, []
+        for param in params:
+            key, _, value = param.partition("=")
+            key, value = key.strip().lower(), value.strip().strip('"')
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+            elif key == "profile":
+                found.extend(value.split())
+        if q > 0:
+            wanted.update(found)
+    return wanted
+
+
 @dataclass(frozen=True)
 class Choice:
     """The representation chosen and the media type name to label it with."""

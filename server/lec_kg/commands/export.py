@@ -2,7 +2,8 @@
 
 The whole asserted dataset (never the inferred graph) or one named graph (`--graph`, its IRI
 or its path under `<base>graph/`, `inferred` included), in the formats of the `/dump` routes;
-JSON-LD is compacted with the same context `/context.jsonld` serves.
+JSON-LD is compacted with the same context `/context.jsonld` serves. `--frame <kind>` writes
+the framed document of one kind instead (`jsonld_frames`, as `/framed/<kind>.jsonld`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,26 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Write turtle, nt, nquads, trig, jsonld or rdfxml to --output (default stdout)."""
     from ..engine import build_engine
     from ..jsonld import context_for
+    from ..jsonld_framer import frame_chunks
+    from ..jsonld_frames import KINDS, asserted_quads, frames_for
     from ..validation import load_validator
 
+    kind = getattr(args, "frame", None)
+    if kind is not None and kind not in KINDS:
+        print(
+            f"lec-kg export: no frame for {kind!r}; the kinds are: {', '.join(KINDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    if kind is not None and (getattr(args, "graph", None) or args.format not in (None, "jsonld")):
+        print(
+            "lec-kg export: --frame writes JSON-LD of the whole asserted data: no --graph, "
+            "no other --format",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        media = negotiate(None, DUMP_FORMATS, args.format).media
+        media = negotiate(None, DUMP_FORMATS, args.format or "turtle").media
     except (BadRequest, LecKgError) as exc:
         print(f"lec-kg export: {exc.detail}", file=sys.stderr)
         return 2
@@ -33,9 +50,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     engine = build_engine(settings, load_validator(settings))
     written = 0
     try:
-        context = context_for(engine, settings) if media.name == "application/ld+json" else None
-        inferred = graph == f"{settings.base_iri}graph/inferred"
-        chunks = engine.export_chunks(media.name, graph, inferred=inferred, context=context)
+        if kind is not None:
+            frame = frames_for(engine, settings.base_iri, context_for(engine, settings))[kind]
+            chunks = frame_chunks(asserted_quads(engine), frame)
+        else:
+            jsonld = media.name == "application/ld+json"
+            context = context_for(engine, settings) if jsonld else None
+            inferred = graph == f"{settings.base_iri}graph/inferred"
+            chunks = engine.export_chunks(media.name, graph, inferred=inferred, context=context)
         sink = sys.stdout.buffer if args.output is None else args.output.open("wb")
         try:
             for chunk in chunks:

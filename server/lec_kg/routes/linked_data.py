@@ -7,8 +7,10 @@ an IRI under the `base_iri` setting, whatever host the service runs under (`desc
 Slash IRIs are answered directly, not by a 303: the Accept header (q-values, `negotiation`)
 or a `format=` parameter picks a page (text/html) or the resource's description in Turtle,
 JSON-LD, N-Triples or RDF/XML, with `Vary: Accept` and a `Content-Location` naming the
-format's own URL. Every answer carries an ETag and Last-Modified from the engine's data version
-(every accepted write changes it), and a matching If-None-Match or If-Modified-Since gets a 304
+format's own URL (JSON-LD asked for with the profile `http://www.w3.org/ns/json-ld#framed` is
+the thing framed by its kind's frame, `routes.framed`, where there is one). Every answer
+carries an ETag and Last-Modified from the engine's data version (every accepted write changes
+it), and a matching If-None-Match or If-Modified-Since gets a 304
 before any query runs. An unknown thing, or a path that is no slug path (`..`, encoded slashes,
 `%00`, backslashes, escapes, a path too long), is a 404.
 
@@ -28,15 +30,17 @@ from pyoxigraph import RdfFormat, parse
 from ..describe import description, resource_iri, select, sparql_iri, sparql_iri_string
 from ..engine_api import Engine
 from ..errors import NotFound
-from ..negotiation import Choice, negotiate, offers
+from ..negotiation import Choice, negotiate, offers, profiles
 from ..results_html import TEMPLATES
 from ..store import serialize_graph
 from ..thing_page import page_context, short_name
 from .deps import ready_engine, settings_of
+from .framed import FRAMED_PROFILE, framed_thing
 
 router = APIRouter(tags=["linked data"])
 
 OWL_VERSION_IRI = "http://www.w3.org/2002/07/owl#versionIRI"
+JSONLD = "application/ld+json"
 PREFIXES = {
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
     "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
@@ -141,6 +145,11 @@ def thing(request: Request, rest: str) -> Response:
     today = datetime.now(UTC).date()
     html = choice.media.name == "text/html"
     headers = data_headers(engine, choice, today if html else None)
+    framed = choice.media.name == JSONLD and FRAMED_PROFILE in profiles(
+        request.headers.get("accept"), JSONLD
+    )  # JSON-LD 1.1's way to ask for a framed description (`routes.framed`)
+    if framed:
+        headers["ETag"] = headers["ETag"][:-1] + '-framed"'
     if not_modified(request, headers, exists=False):  # before any query
         return Response(status_code=304, headers=headers)
     desc = description(engine, iri, settings.base_iri)
@@ -150,6 +159,11 @@ def thing(request: Request, rest: str) -> Response:
             page = TEMPLATES.get_template("missing.html").render(context).encode("utf-8")
             return Response(page, status_code=404, media_type=choice.content_type)
         raise NotFound(f"there is no <{iri}> in this graph", iri=iri)
+
+    document = framed_thing(request, engine, iri) if framed else None
+    if document is not None:
+        content_type = f'{JSONLD}; profile="{FRAMED_PROFILE}"; charset=utf-8'
+        return Response(document, media_type=content_type, headers=headers)
 
     def body() -> bytes:
         if html:

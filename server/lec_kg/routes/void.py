@@ -4,7 +4,9 @@ One `void:Dataset` (also a `dcat:Dataset`): the asserted data, its licence and v
 ontology's), its size (triples counted per named graph and summed, as the N-Quads dump has
 them; entities are the distinct subjects under `<base>id/`), every named graph as a
 `void:subset` with its own size and dumps, example resources, the SPARQL endpoint, the source
-report, and every dump as `void:dataDump` and as a `dcat:Distribution` with its media type. The
+report, and every dump as `void:dataDump` and as a `dcat:Distribution` with its media type; the
+framed JSON-LD documents (one kind each, `/framed/<kind>.jsonld`) are distributions too, with
+`dcterms:conformsTo` their frame (`/frame/<kind>.jsonld`), not data dumps: each holds a part. The
 inferred graph is a dataset of its own, derived from the first. Absolute URLs come from the
 settings (`public_base`), never from the request.
 """
@@ -16,8 +18,9 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, VOID, XSD
 
 from ..config import Settings
-from ..dumps import DUMP_FORMATS, dump_url, graph_path, iana
+from ..dumps import BY_EXTENSION, DUMP_FORMATS, dump_url, frame_url, framed_url, graph_path, iana
 from ..engine_api import Engine
+from ..jsonld_frames import KINDS
 from ..negotiation import negotiate, offers
 from ..wellformed import xml_document
 from .deps import endpoint_iri, ready_engine, select_values, settings_of
@@ -127,6 +130,7 @@ def describe(settings: Settings, engine: Engine, version: str) -> Graph:
     g.add((dataset, VOID.properties, _int(int(whole["properties"]))))
     g.add((dataset, VOID.classes, _int(int(whole["classes"]))))
     _dumps(g, dataset, settings, None)
+    _framed(g, dataset, settings)
 
     for name in [*asserted, *([inferred] if inferred in sizes else [])]:
         subset = URIRef(f"{doc}#{graph_path(name, base) or name}")
@@ -175,6 +179,22 @@ def _dumps(g: Graph, dataset: URIRef, settings: Settings, graph: str | None) -> 
         g.add((distribution, DCAT.accessURL, url))
         g.add((distribution, DCAT.mediaType, URIRef(iana(media))))
         g.add((distribution, DCTERMS["format"], URIRef(media.format_iri or iana(media))))
+
+
+def _framed(g: Graph, dataset: URIRef, settings: Settings) -> None:
+    """The framed JSON-LD documents as distributions, each conforming to its frame."""
+    media = BY_EXTENSION["jsonld"]
+    for kind in KINDS:
+        url = URIRef(framed_url(settings.public_base, kind))
+        distribution = URIRef(f"{description_iri(settings)}#framed-{kind}")
+        g.add((dataset, DCAT.distribution, distribution))
+        g.add((distribution, RDF.type, DCAT.Distribution))
+        g.add((distribution, DCTERMS.title, Literal(f"lec-kg, {kind} nodes framed", lang="en")))
+        g.add((distribution, DCAT.downloadURL, url))
+        g.add((distribution, DCAT.accessURL, url))
+        g.add((distribution, DCAT.mediaType, URIRef(iana(media))))
+        g.add((distribution, DCTERMS["format"], URIRef(media.format_iri or iana(media))))
+        g.add((distribution, DCTERMS.conformsTo, URIRef(frame_url(settings.public_base, kind))))
 
 
 def _int(n: int) -> Literal:
