@@ -151,6 +151,7 @@ class MemoryStore:
         self.records_replayed = 0
         self.snapshot_generation = 0  # of the snapshot the store was loaded from
         self.shipped: dict[str, str] = {}  # graph -> digest, as loaded from the shipped files
+        self._restated: set[tuple] | None = None  # triples two graphs hold (None: not counted)
 
     def load_files(self, files: Iterable[SourceFile], canonical: str = "", base: str = "") -> None:
         """Parse each shipped file into its named graph, blank nodes labelled stably, and IRIs
@@ -177,6 +178,7 @@ class MemoryStore:
             self.oxi.extend(
                 Quad(stable(t.subject), move(t.predicate), stable(t.object), graph) for t in triples
             )
+            self._restated = None
             self.shipped[f.graph_name] = self.digest(f.graph_name)
 
     def replay_journal(self) -> None:
@@ -342,13 +344,35 @@ class MemoryStore:
         if self.journal is not None:
             self.journal.close()
 
+    def restates(self) -> bool:
+        """True when some triple is held by two graphs or more: the union read graph by graph
+        (pyoxigraph's `use_default_graph_as_union`) would then give it twice, where the query
+        workers' union graph (`union`) gives it once. Counted once, then kept by `_apply`."""
+        if self._restated is None:
+            seen: set[tuple] = set()
+            restated: set[tuple] = set()
+            for q in self.oxi:
+                t = (q.subject, q.predicate, q.object)
+                (restated if t in seen else seen).add(t)
+            self._restated = restated
+        return bool(self._restated)
+
     def _apply(self, removed: Iterable[Quad], added: Iterable[Quad]) -> None:
         emptied = set()
+        removed, added = list(removed), list(added)
         for q in removed:
             self.oxi.remove(q)
             if isinstance(q.graph_name, NamedNode):
                 emptied.add(q.graph_name)
         self.oxi.extend(added)
+        if self._restated is not None:
+            for q in removed + added:
+                t = (q.subject, q.predicate, q.object)
+                holders = self.oxi.quads_for_pattern(*t, None)
+                if next(holders, None) is not None and next(holders, None) is not None:
+                    self._restated.add(t)
+                else:
+                    self._restated.discard(t)
         for g in emptied:  # a graph with no quad left is gone (Graph Store Protocol: 404)
             if next(iter(self.oxi.quads_for_pattern(None, None, None, g)), None) is None:
                 self.oxi.remove_graph(g)

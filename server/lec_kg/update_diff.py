@@ -29,6 +29,7 @@ update cannot delete them, and one that would write there is refused by the engi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pyoxigraph import (
@@ -41,6 +42,8 @@ from pyoxigraph import (
     Triple,
 )
 
+from .union import Union
+
 # Above this many solutions of one WHERE, the copy is as quick and needs no VALUES text that big.
 MAX_SOLUTIONS = 20_000
 
@@ -50,10 +53,19 @@ class _Unhandled(Exception):
 
 
 def difference(
-    store: Store, plan: list[dict], exclude: set[str], base: str | None, max_solutions: int
+    store: Store,
+    plan: list[dict],
+    exclude: set[str],
+    base: str | None,
+    max_solutions: int,
+    union: Union | None = None,
 ) -> tuple[list[Quad], list[Quad]] | None:
     """What running `plan` (`update_dataset.Operation`s as dicts) would remove from and add to
-    `store`, which is left as it was; None when a part of the plan needs the copy."""
+    `store`, which is left as it was; None when a part of the plan needs the copy. With `union`
+    (the worker's union graph, `union`, whose name is in `exclude`), a WHERE over the union reads
+    it, and it follows the operations' changes."""
+    add = union.add if union is not None else store.extend
+    drop = union.remove if union is not None else _remove_each(store)
     if not plan or any(op.get("parts") is None for op in plan):
         return None
     removed: dict[Quad, None] = {}
@@ -69,10 +81,10 @@ def difference(
     }
     try:
         for op in plan:
-            gone, new = _operation(store, op["parts"], list(named), base, max_solutions)
+            gone, new = _operation(store, op["parts"], list(named), base, max_solutions, union)
             for q in gone:
                 if _present(store, q, exclude):
-                    store.remove(q)
+                    drop([q])
                     if q in added:
                         del added[q]
                     else:
@@ -81,7 +93,7 @@ def difference(
                 if isinstance(q.graph_name, NamedNode):
                     named.setdefault(q.graph_name)
                 if not _present(store, q, exclude):
-                    store.add(q)
+                    add([q])
                     if q in removed:
                         del removed[q]
                     else:
@@ -90,9 +102,16 @@ def difference(
     except (_Unhandled, SyntaxError, OSError, RuntimeError, ValueError, TypeError):
         return None  # the copy runs it, and reports any error against the update's own text
     finally:  # the store as it was
-        for q in added:
+        drop(list(added))
+        add(list(removed))
+
+
+def _remove_each(store: Store) -> Callable[[Iterable[Quad]], None]:
+    def remove(quads: Iterable[Quad]) -> None:
+        for q in quads:
             store.remove(q)
-        store.extend(removed)
+
+    return remove
 
 
 def _present(store: Store, q: Quad, exclude: set[str]) -> bool:
@@ -103,7 +122,12 @@ def _present(store: Store, q: Quad, exclude: set[str]) -> bool:
 
 
 def _operation(
-    store: Store, parts: dict, named: list[NamedNode], base: str | None, max_solutions: int
+    store: Store,
+    parts: dict,
+    named: list[NamedNode],
+    base: str | None,
+    max_solutions: int,
+    union: Union | None,
 ) -> tuple[list[Quad], list[Quad]]:
     """What one operation deletes and inserts (before checking what is there); `named`: the
     named graphs its WHERE's GRAPH patterns see."""
@@ -122,6 +146,8 @@ def _operation(
         dataset = {}  # the query's FROM and FROM NAMED
     elif parts.get("with_iri"):
         dataset = {"default_graph": [_with_graph(parts, base)], "named_graphs": named}
+    elif union is not None:
+        dataset = {"default_graph": [union.graph], "named_graphs": named}
     else:
         dataset = {"use_default_graph_as_union": True, "named_graphs": named}
     solutions = store.query(select, base_iri=base, **dataset)

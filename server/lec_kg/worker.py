@@ -22,6 +22,7 @@ from .confine import confine
 from .errors import NotRepresentable
 from .framing import read_frame, write_frame
 from .guard import REMEMBER_TEXT_CHARS, cap_rows  # light: no rdflib
+from .union import Union
 from .update_diff import difference
 from .wellformed import rdfxml_statements, xml_document
 
@@ -38,6 +39,7 @@ def worker_main(memory_mb: int | None = None) -> None:
     from pyoxigraph import RdfFormat, Store, parse
 
     store = Store()
+    union = Union(store)
     prefixes: dict[str, str] = {}
     while True:
         frame = read_frame(0, None)
@@ -48,20 +50,20 @@ def worker_main(memory_mb: int | None = None) -> None:
         try:
             if op == "load":
                 store.extend(parse(payload, format=RdfFormat.N_QUADS))
+                union.rebuild()
                 prefixes = header.get("prefixes") or {}
                 write_frame(out, {"ok": True, "walls": walls}, b"")
             elif op == "apply":
                 cut = header["removed"]
-                for q in parse(payload[:cut], format=RdfFormat.N_QUADS):
-                    store.remove(q)
-                store.extend(parse(payload[cut:], format=RdfFormat.N_QUADS))
+                union.remove(parse(payload[:cut], format=RdfFormat.N_QUADS))
+                union.add(parse(payload[cut:], format=RdfFormat.N_QUADS))
             elif op == "query":
                 start = time.perf_counter()
-                reply, body = run_query(store, header, prefixes)
+                reply, body = run_query(store, header, prefixes, union)
                 reply["seconds"] = time.perf_counter() - start
                 write_frame(out, reply, body)
             elif op == "update":
-                write_frame(out, *_run_update(store, header))
+                write_frame(out, *_run_update(store, header, union))
             elif op == "crash":  # for tests: a worker dying mid-request
                 os._exit(3)
         except MemoryError:
@@ -79,11 +81,13 @@ def _cap_rows(text: str, cap: int) -> str | None:
     return cap_rows(text, cap) if len(text) > REMEMBER_TEXT_CHARS else _cap_rows_cached(text, cap)
 
 
-def run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
-    """Evaluate one query request on `store` and serialize it: (reply header, body)."""
+def run_query(store, h: dict, prefixes: dict[str, str], union=None) -> tuple[dict, bytes]:
+    """Evaluate one query request on `store` and serialize it: (reply header, body). Over the
+    union, `union` (`union.Union`) is the default graph; without one, the store's graphs read in
+    turn (the engine asks so only while no triple is held by two graphs)."""
     from pyoxigraph import QueryBoolean, QuerySolutions
 
-    kw = _dataset(h)
+    kw = _dataset(h, union)
     capped = None
     if h.get("form") == "select":
         with contextlib.suppress(Exception):  # uncapped: rows are then counted one by one
@@ -119,7 +123,7 @@ def run_query(store, h: dict, prefixes: dict[str, str]) -> tuple[dict, bytes]:
     return {"ok": True, "rows": len(items), "truncated": truncated}, body
 
 
-def run_select_direct(store, h: dict) -> bytes | None:
+def run_select_direct(store, h: dict, union=None) -> bytes | None:
     """A SELECT known to fit under the row cap, serialized by pyoxigraph straight from its capped
     text (no row counting); None when it cannot be capped, or its format cannot carry it."""
     from pyoxigraph import QueryResultsFormat
@@ -127,7 +131,7 @@ def run_select_direct(store, h: dict) -> bytes | None:
     capped = _cap_rows(h["text"], h["max_rows"] + 1)
     if capped is None:
         return None
-    result = store.query(capped, **_dataset(h))
+    result = store.query(capped, **_dataset(h, union))
     body = result.serialize(format=getattr(QueryResultsFormat, h["format"].upper()))
     try:
         return _results_checked(body, h["format"])
@@ -135,11 +139,13 @@ def run_select_direct(store, h: dict) -> bytes | None:
         return None  # the worker path runs it again and says why
 
 
-def _dataset(h: dict) -> dict:
+def _dataset(h: dict, union=None) -> dict:
     """pyoxigraph's keyword arguments for the request's dataset, and the base IRI its relative
     IRIs resolve against (the optional "base": the service's; none, and they are an error)."""
     base = {"base_iri": h["base"]} if h.get("base") else {}
     if h["union"]:
+        if union is not None:
+            return {**union.dataset(), **base}
         return {"use_default_graph_as_union": True, **base}
     from pyoxigraph import NamedNode
 
@@ -150,7 +156,7 @@ def _dataset(h: dict) -> dict:
     }
 
 
-def _run_update(store, h: dict) -> tuple[dict, bytes]:
+def _run_update(store, h: dict, union: Union | None = None) -> tuple[dict, bytes]:
     """Answer with the update's difference: found from its operations' parts where they allow
     ("plan", `update_diff`, in time proportional to the update), else by applying the update to
     a scratch copy of the asserted quads. Relative IRIs resolve against the optional "base" of the
@@ -159,7 +165,7 @@ def _run_update(store, h: dict) -> tuple[dict, bytes]:
     graph, the inferred one included; "copied" in the answer says which way was taken."""
     from pyoxigraph import DefaultGraph, RdfFormat, Store, serialize
 
-    exclude = set(h["exclude"])
+    exclude = set(h["exclude"]) | ({union.graph.value} if union is not None else set())
     base = h.get("base") or None
     try:  # its syntax errors, where the text has them (what it does to an empty store: no matter)
         Store().update(h["text"], base_iri=base)
@@ -167,7 +173,8 @@ def _run_update(store, h: dict) -> tuple[dict, bytes]:
         return {"ok": False, "kind": "syntax", "message": str(exc)}, b""
     except (OSError, RuntimeError, ValueError, TypeError):
         pass  # CLEAR GRAPH of a graph an empty store lacks: the update itself is run below
-    quick = difference(store, h.get("plan") or [], exclude, base, h.get("max_solutions", 0))
+    plan = h.get("plan") or []
+    quick = difference(store, plan, exclude, base, h.get("max_solutions", 0), union)
     if quick is not None:
         gone, new = quick
         removed = serialize(gone, format=RdfFormat.N_QUADS) or b""
