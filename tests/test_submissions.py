@@ -120,6 +120,35 @@ SHAPE_CASES = [
     ),
     ("shape violation", place("v", evidence=False), "FactNodeShape-evidence", "lec:evidence"),
     ("date order", DATE_ORDER, "InstrumentShape-lifecycleOrder", ""),
+    # Nodes the fact shapes would not judge are refused.
+    (
+        "node outside the namespace",
+        PREFIXES
+        + "<http://evil.example/e> a lec:Extradition ;\n"
+        + "    lec:toState <https://w3id.org/lec-kg/id/state/CN> .\n",
+        "OwnNamespaceShape",
+        "Name this node under",
+    ),
+    (
+        "relative IRI",
+        PREFIXES + '<x> a lec:Place ;\n    rdfs:label "X"@en .\n',
+        "OwnNamespaceShape",
+        "not as a relative IRI",
+    ),
+    (
+        "a thing as a blank node",
+        PREFIXES + '[] a lec:Treaty ;\n    rdfs:label "T"@en .\n',
+        "BlankNodeShape",
+        "only a source passage",
+    ),
+    (
+        "owl:sameAs",
+        PREFIXES
+        + "<https://w3id.org/lec-kg/id/state/FR> <http://www.w3.org/2002/07/owl#sameAs> "
+        + "<https://w3id.org/lec-kg/id/state/CN> .\n",
+        "SameAsShape-sameAs",
+        "Remove owl:sameAs",
+    ),
     # The rules for newly submitted facts (shapes/submission.ttl), on the passage the body adds.
     (
         "quote too long",
