@@ -87,3 +87,17 @@ def test_void_figures_match_a_direct_count(server) -> None:
     assert classes > 50 and entities > 500
     assert int(g.value(dataset, VOID.classes)) == classes
     assert int(g.value(dataset, VOID.entities)) == entities
+
+
+# ---------------------------------------------------------------- negotiation
+
+
+@pytest.mark.parametrize("path", ["/id/state/CY", "/ontology", "/ontology/vocabularies", "/shapes"])
+def test_xhtml_is_not_offered(server, path: str) -> None:
+    """HTML5 is not XML: a client that takes only application/xhtml+xml gets a 406, not HTML5
+    labelled as XHTML; one that also takes text/html gets text/html."""
+    r = get(server, path, "application/xhtml+xml")
+    assert r.status_code == 406, (r.status_code, r.headers.get("content-type"))
+    r = get(server, path, "application/xhtml+xml, text/html;q=0.5")
+    assert r.status_code == 200
+    assert r.headers["content-type"].split(";")[0] == "text/html"
