@@ -101,3 +101,14 @@ def test_xhtml_is_not_offered(server, path: str) -> None:
     r = get(server, path, "application/xhtml+xml, text/html;q=0.5")
     assert r.status_code == 200
     assert r.headers["content-type"].split(";")[0] == "text/html"
+
+
+@pytest.mark.parametrize("fmt", ["html", "turtle", "jsonld"])
+def test_content_location_keeps_the_public_path(server, fmt: str) -> None:
+    """With --public-url https://kg.example.org/lec, pages link under /lec/, and the
+    Content-Location of a representation is there too."""
+    r = get(server, f"/id/state/CY?format={fmt}")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-location"] == f"/lec/id/state/CY?format={fmt}"
+    if fmt == "html":
+        assert 'href="/lec/browse?kind=' in r.text

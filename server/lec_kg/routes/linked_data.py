@@ -110,6 +110,13 @@ def _raw_path(request: Request) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
+def _below_root(request: Request) -> str:
+    """The request's path below the service's root (decoded, as routes see it)."""
+    path = request.url.path
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
+
+
 def service_root(request: Request) -> str:
     """The path of the service's root, for links on pages: from public_url, or the proxy's."""
     public = settings_of(request).public_url
@@ -124,7 +131,7 @@ def _answer(
     """304 when the client's copy is current, else the body with its headers."""
     if not_modified(request, headers):
         return Response(status_code=304, headers=headers)
-    location = request.url.path + f"?format={choice.media.key}"
+    location = service_root(request) + _below_root(request) + f"?format={choice.media.key}"
     return Response(
         body(),
         media_type=choice.content_type,
