@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -112,3 +113,52 @@ def test_content_location_keeps_the_public_path(server, fmt: str) -> None:
     assert r.headers["content-location"] == f"/lec/id/state/CY?format={fmt}"
     if fmt == "html":
         assert 'href="/lec/browse?kind=' in r.text
+
+
+# ---------------------------------------------------------------- the default graph
+
+REPORT = BASE + "id/document/merics-china-monitor-2017-01-18"
+D1 = BASE + "id/place/d1"
+PLACE = BASE + "ontology#Place"
+DEFAULT_GRAPH_FACT = f"""PREFIX lec: <{BASE}ontology#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+PREFIX dcterms: <http://purl.org/dc/terms/>
+INSERT DATA {{ <{D1}> a lec:Place ; rdfs:label "D1"@en ;
+  lec:evidence [ a lec:SourcePassage ; dcterms:isPartOf <{REPORT}> ;
+                 lec:page 1 ; lec:quote "China" ] . }}"""
+
+
+@pytest.fixture(scope="module")
+def in_default_graph(server) -> str:
+    """A place written with no GRAPH: it lands in the default graph."""
+    r = update(server, DEFAULT_GRAPH_FACT)
+    assert r.status_code in (200, 204), r.text
+    return D1
+
+
+def test_facts_of_the_default_graph_have_pages(server, in_default_graph: str) -> None:
+    """What SPARQL finds, the pages show: the thing's page, its RDF with its evidence, and its
+    kind's members on /browse."""
+    assert count(server, f"SELECT (COUNT(*) AS ?n) WHERE {{ <{D1}> a <{PLACE}> }}") == 1
+    page = get(server, "/id/place/d1", "text/html")
+    assert page.status_code == 200, page.text
+    assert "D1" in page.text and "China" in page.text
+    r = get(server, "/id/place/d1", "text/turtle")
+    assert r.status_code == 200
+    g = Graph().parse(data=r.content, format="turtle")
+    evidence = g.value(URIRef(D1), URIRef(BASE + "ontology#evidence"))
+    assert evidence is not None
+    assert str(g.value(evidence, URIRef(BASE + "ontology#quote"))) == "China"
+    browse = get(server, "/browse?kind=" + quote(PLACE, safe=""))
+    assert browse.status_code == 200 and "/lec/id/place/d1" in browse.text
+    kinds = get(server, "/browse")
+    assert kinds.status_code == 200
+
+
+def test_browse_an_undeclared_kind_is_a_404(server) -> None:
+    """A kind the ontology does not declare is not an empty kind: 404. A declared one is 200."""
+    for kind in (BASE + "ontology#NoSuchKind", "http://x.example/Thing"):
+        r = get(server, "/browse?kind=" + quote(kind, safe=""))
+        assert r.status_code == 404, (kind, r.status_code)
+    r = get(server, "/browse?kind=" + quote(BASE + "ontology#Treaty", safe=""))
+    assert r.status_code == 200
