@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
+import pyoxigraph
 import pytest
 from rdflib import Graph, URIRef
 from rdflib.namespace import VOID
@@ -162,3 +163,90 @@ def test_browse_an_undeclared_kind_is_a_404(server) -> None:
         assert r.status_code == 404, (kind, r.status_code)
     r = get(server, "/browse?kind=" + quote(BASE + "ontology#Treaty", safe=""))
     assert r.status_code == 200
+
+
+# ---------------------------------------------------------------- every own IRI resolves
+
+PLACE_TURTLE = f"""@prefix lec: <{BASE}ontology#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix dcterms: <http://purl.org/dc/terms/> .
+<{BASE}id/place/crawl> a lec:Place ; rdfs:label "Crawl"@en ;
+    lec:evidence [ a lec:SourcePassage ; dcterms:isPartOf <{REPORT}> ; lec:page 1 ;
+        lec:quote "China" ] .
+"""
+
+
+@pytest.fixture(scope="module")
+def submitted(server) -> str:
+    """A submission (its own graph and its record) and a SPARQL update (its record)."""
+    r = httpx.post(
+        server.url + "/facts",
+        params={"message": "a place to crawl", "source": REPORT},
+        content=PLACE_TURTLE.encode(),
+        headers={"Content-Type": "text/turtle", "Authorization": f"Bearer {TOKEN}"},
+        timeout=TIMEOUT,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def own_iris(nquads: bytes) -> set[str]:
+    """Every IRI under the base that a dump names (subject, predicate, object, graph), but
+    the fragments of the ontology and the shapes (their documents answer for them)."""
+    found = set()
+    for q in pyoxigraph.parse(nquads, format=pyoxigraph.RdfFormat.N_QUADS):
+        for term in (q.subject, q.predicate, q.object, q.graph_name):
+            if isinstance(term, pyoxigraph.NamedNode) and term.value.startswith(BASE):
+                found.add(term.value.split("#", 1)[0])
+    return found
+
+
+def test_every_own_iri_of_the_dump_resolves(server, in_default_graph, submitted: str) -> None:
+    """The crawl: every IRI of the graph's own namespaces in the whole dump (and the inferred
+    graph's name) answers 200 for a browser and for an RDF client, never a 404."""
+    dump = get(server, "/dump.nq")
+    assert dump.status_code == 200
+    iris = own_iris(dump.content) | {INFERRED}
+    expected = {
+        BASE + "graph/records",
+        BASE + f"graph/submission/{submitted}",
+        BASE + f"record/submission/{submitted}",
+        BASE + "record/agent/default",
+        BASE + "graph/facts/actors",
+        D1,
+    }
+    assert expected <= iris
+    failed = {}
+    for iri in sorted(iris):
+        for accept in ("text/html", "text/turtle"):
+            r = get(server, "/" + iri[len(BASE) :], accept)
+            if r.status_code != 200:
+                failed[(iri, accept)] = r.status_code
+    assert not failed, failed
+
+
+def test_a_graph_iri_is_its_page_or_its_triples(server, submitted: str) -> None:
+    """/graph/<path>: a page (size, dumps, Graph Store URL) or the graph's triples, as its dump."""
+    page = get(server, "/graph/facts/actors", "text/html")
+    assert page.status_code == 200 and "Accept" in page.headers["vary"]
+    triples = count(
+        server,
+        f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{BASE}graph/facts/actors> {{ ?s ?p ?o }} }}",
+    )
+    assert f"{triples} triples" in page.text
+    assert 'href="/lec/dump/facts/actors.ttl"' in page.text
+    assert "/lec/graph-store?graph=" + quote(BASE + "graph/facts/actors", safe="") in page.text
+    for mtype, fmt in (
+        ("text/turtle", "turtle"),
+        ("application/n-triples", "nt"),
+        ("application/rdf+xml", "xml"),
+        ("application/ld+json", "json-ld"),
+    ):
+        r = get(server, "/graph/facts/actors", mtype)
+        assert r.status_code == 200 and r.headers["content-type"].startswith(mtype)
+        assert len(Graph().parse(data=r.content, format=fmt)) == triples
+    record = get(server, f"/record/submission/{submitted}", "text/turtle")
+    g = Graph().parse(data=record.content, format="turtle")
+    assert (URIRef(BASE + f"record/submission/{submitted}"), None, None) in g
+    for missing in ("/graph/facts/nothing", "/graph/", "/graph/facts%2Factors"):
+        assert get(server, missing, "text/turtle").status_code == 404, missing

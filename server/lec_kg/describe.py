@@ -29,7 +29,7 @@ _SEGMENT = r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*"  # no segment is "." or ".."
 SAFE_PATH = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 # Characters an IRIREF may not hold (SPARQL 1.1 grammar [139]), and whitespace.
 IRI_FORBIDDEN = re.compile(r'[\x00-\x20<>"{}|^`\\\x7f]')
-SERVED_ROOTS = ("id/", "ontology", "shapes")  # under the base IRI, what the service resolves
+SERVED_ROOTS = ("id/", "record/", "graph/", "ontology", "shapes")  # what the service resolves
 
 LEC = "ontology#"  # under the base IRI
 RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
@@ -65,7 +65,8 @@ def resource_iri(base_iri: str, raw_path: str) -> str | None:
     rest = raw_path[1:]
     if rest in ("ontology", "shapes"):
         return base_iri + rest
-    if not rest.startswith(("id/", "ontology/", "shapes/")) or not SAFE_PATH.fullmatch(rest):
+    roots = tuple(r if r.endswith("/") else r + "/" for r in SERVED_ROOTS)
+    if not rest.startswith(roots) or not SAFE_PATH.fullmatch(rest):
         return None
     return base_iri + rest
 

@@ -1,8 +1,10 @@
 """Dereferencing: every IRI of the graph's own namespaces answers on the service.
 
-`/id/...` (things, code-list concepts, statements) and `/shapes` (`shapes#Shape`); the ontology
-(`/ontology`, its terms are fragments of it) is `routes.ontology`'s. The request path maps to
-an IRI under the `base_iri` setting, whatever host the service runs under (`describe`).
+`/id/...` (things, code-list concepts, statements), `/record/...` (the records of writes, in
+the records graph) and `/shapes` (`shapes#Shape`); the ontology (`/ontology`, its terms are
+fragments of it) is `routes.ontology`'s, the named graphs (`/graph/...`) `routes.graphs`'.
+The request path maps to an IRI under the `base_iri` setting, whatever host the service runs
+under (`describe`).
 
 Slash IRIs are answered directly, not by a 303: the Accept header (q-values, `negotiation`)
 or a `format=` parameter picks a page (text/html) or the resource's description in Turtle,
@@ -102,7 +104,7 @@ def _choose(request: Request) -> Choice:
     return negotiate(request.headers.get("accept"), offers("graph", "html"), fmt)
 
 
-def _raw_path(request: Request) -> str:
+def raw_path(request: Request) -> str:
     """The path as the client sent it (percent-encoding kept), below the service's root."""
     raw = request.scope.get("raw_path") or request.url.path.encode("utf-8")
     path = raw.decode("latin-1").split("?", 1)[0]
@@ -125,7 +127,7 @@ def service_root(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
-def _answer(
+def answer(
     request: Request, choice: Choice, headers: dict[str, str], body: Callable[[], bytes]
 ) -> Response:
     """304 when the client's copy is current, else the body with its headers."""
@@ -141,13 +143,23 @@ def _answer(
 
 @router.head("/id/{rest:path}", include_in_schema=False)
 @router.get("/id/{rest:path}")
+@router.head("/record/{rest:path}", include_in_schema=False)
+@router.get("/record/{rest:path}")
 def thing(request: Request, rest: str) -> Response:
-    """A thing, code or statement of the graph: a page, or its description as RDF."""
+    """A thing, code or statement of the graph, or a record of a write (`/record/...`, a
+    subject of the records graph): a page, or its description as RDF."""
+    base = settings_of(request).base_iri
+    iri = resource_iri(base, raw_path(request))
+    if iri is None or not iri.startswith((base + "id/", base + "record/")):
+        raise NotFound("there is no such thing in this graph")
+    return resource(request, iri)
+
+
+def resource(request: Request, iri: str) -> Response:
+    """The page or the RDF description of `iri` (a checked IRI of the graph's own namespaces);
+    a 404 when the graph says nothing about it."""
     engine = ready_engine(request)
     settings = settings_of(request)
-    iri = resource_iri(settings.base_iri, _raw_path(request))
-    if iri is None or not iri.startswith(settings.base_iri + "id/"):
-        raise NotFound("there is no such thing in this graph")
     choice = _choose(request)
     today = datetime.now(UTC).date()
     html = choice.media.name == "text/html"
@@ -180,7 +192,7 @@ def thing(request: Request, rest: str) -> Response:
 
     if desc.truncated:
         headers["X-LEC-Truncated"] = "true"
-    return _answer(request, choice, headers, body)
+    return answer(request, choice, headers, body)
 
 
 @router.head("/shapes", include_in_schema=False)
@@ -197,7 +209,7 @@ def _document(request: Request, kind: str, version: str | None) -> Response:
     engine = ready_engine(request)
     settings = settings_of(request)
     base = settings.base_iri
-    iri = resource_iri(base, _raw_path(request))
+    iri = resource_iri(base, raw_path(request))
     if iri is None:
         raise NotFound(f"there is no such {kind} here")
     graphs = _graphs_of(engine, base, kind)
@@ -206,7 +218,7 @@ def _document(request: Request, kind: str, version: str | None) -> Response:
     choice = _choose(request)
     headers = data_headers(engine, choice)
     if choice.media.name == "text/html":
-        return _answer(request, choice, headers, lambda: _terms_page(request, engine, kind))
+        return answer(request, choice, headers, lambda: _terms_page(request, engine, kind))
 
     def body() -> bytes:
         triples = [
@@ -216,7 +228,7 @@ def _document(request: Request, kind: str, version: str | None) -> Response:
         ]
         return _serialize(triples, choice, base)
 
-    return _answer(request, choice, headers, body)
+    return answer(request, choice, headers, body)
 
 
 def _graphs_of(engine: Engine, base: str, kind: str) -> list[str]:

@@ -4,7 +4,8 @@
 gives the page `ontology_page` renders from the graphs (classes, properties, code lists); Turtle,
 N-Triples, JSON-LD or RDF/XML give the ontology graph's triples as the store holds them.
 `GET /ontology/<name>` does the same for the other files of the ontology folder, the code lists
-(`/ontology/vocabularies`), and for the current version IRI (`/ontology/0.2.0`); there a
+(`/ontology/vocabularies`), and for the current version IRI (`/ontology/0.2.0`; an earlier
+one, `owl:priorVersion`, answers with what the graph says of it, `linked_data`); there a
 browser gets the same page, answered directly (never a 303), its downloads linked from one level
 down, and `Content-Location: ../ontology` says it is the ontology's page (the code lists are
 its section `#code-lists`); any other name is a 404. Every reply says
@@ -33,6 +34,7 @@ from ..namespaces import graph_iri
 from ..negotiation import MediaType, negotiate, offers
 from ..ontology_page import Download, render_ontology_page
 from .deps import ready_engine, settings_of
+from .linked_data import resource
 
 router = APIRouter(tags=["ontology"])
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -72,6 +74,8 @@ def ontology_file(
         return _respond(request, files, name, fmt, "#" + files.code_lists)
     if name == files.version:
         return _respond(request, files, files.main, fmt, "")
+    if NAME.fullmatch(name):  # an earlier version: what the graph says of it, as for a thing
+        return resource(request, settings_of(request).base_iri + "ontology/" + name)
     raise NotFound(f"the ontology has no file or version {name[:80]!r}")
 
 
