@@ -11,6 +11,7 @@ a thing's JSON-LD is compacted with the published context.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -20,8 +21,11 @@ import pytest
 from rdflib import Graph, URIRef
 from rdflib.namespace import VOID
 
+from lec_kg.errors import NotRepresentable
+from lec_kg.store import serialize_graph
 from tests.conftest import TOKEN, LiveServer, serving
 from tests.support import TIMEOUT
+from tests.test_exports import TOOL_TIMEOUT_S, tool
 
 pytestmark = pytest.mark.live
 
@@ -250,3 +254,84 @@ def test_a_graph_iri_is_its_page_or_its_triples(server, submitted: str) -> None:
     assert (URIRef(BASE + f"record/submission/{submitted}"), None, None) in g
     for missing in ("/graph/facts/nothing", "/graph/", "/graph/facts%2Factors"):
         assert get(server, missing, "text/turtle").status_code == 404, missing
+
+
+# ---------------------------------------------------------------- RDF/XML
+
+SPLIT = ("http://x.example/1a", "http://x.example/ab#1c", "http://x.example/a:b")
+NO_NCNAME = ("http://x.example/123", "http://x.example/a/")
+
+
+def rapper_reads(body: bytes, tmp_path) -> set[tuple[str, str, str]]:
+    """What Raptor reads from an RDF/XML document, as N-Triples lines split in three."""
+    path = tmp_path / "doc.rdf"
+    path.write_bytes(body)
+    run = [tool("rapper"), "-q", "-i", "rdfxml", "-o", "ntriples", str(path), "http://b.invalid/"]
+    done = subprocess.run(run, capture_output=True, timeout=TOOL_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[:2000]
+    return {tuple(line[:-2].split(" ", 2)) for line in done.stdout.decode().splitlines()}
+
+
+def test_rdfxml_splits_a_predicate_where_an_ncname_ends_it(tmp_path) -> None:
+    """A predicate whose last segment is no XML name is written under a namespace that ends
+    before the NCName at its end (`http://x.example/1` + `a`), and Raptor reads it back."""
+    s = pyoxigraph.NamedNode("http://s.example/s")
+    triples = [pyoxigraph.Triple(s, pyoxigraph.NamedNode(p), pyoxigraph.Literal(p)) for p in SPLIT]
+    body = serialize_graph(triples, pyoxigraph.RdfFormat.RDF_XML, {"x": "http://x.example/"})
+    assert rapper_reads(body, tmp_path) == {(f"<{s.value}>", f"<{p}>", f'"{p}"') for p in SPLIT}
+
+
+@pytest.mark.parametrize("predicate", NO_NCNAME)
+def test_rdfxml_refuses_a_predicate_no_xml_name_ends(predicate: str) -> None:
+    """No NCName ends <http://x.example/123> or <http://x.example/a/>: RDF/XML cannot name
+    them as property elements (its own limit). A 406 that names the predicate and the formats
+    that can carry it."""
+    t = pyoxigraph.Triple(
+        pyoxigraph.NamedNode("http://s.example/s"),
+        pyoxigraph.NamedNode(predicate),
+        pyoxigraph.Literal("v"),
+    )
+    with pytest.raises(NotRepresentable) as caught:
+        serialize_graph([t], pyoxigraph.RdfFormat.RDF_XML)
+    assert f"<{predicate}>" in str(caught.value) and "text/turtle" in str(caught.value)
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x1f", "\ufffe"])
+def test_rdfxml_names_the_statement_it_cannot_carry(char: str) -> None:
+    """A literal XML 1.0 cannot hold: a 406 naming the statement's subject and predicate."""
+    q = pyoxigraph.Quad(
+        pyoxigraph.NamedNode("http://s.example/s"),
+        pyoxigraph.NamedNode("http://x.example/p"),
+        pyoxigraph.Literal(f"ctl{char}char"),
+        pyoxigraph.NamedNode("http://g.example/"),
+    )
+    with pytest.raises(NotRepresentable) as caught:
+        serialize_graph([q], pyoxigraph.RdfFormat.RDF_XML)
+    text = str(caught.value)
+    assert "<http://s.example/s>" in text and "<http://x.example/p>" in text
+    assert f"U+{ord(char):04X}" in text
+
+
+def test_rdfxml_dump_carries_split_predicates(server, tmp_path) -> None:
+    """Through the service: a thing with such predicates is in /dump.rdf and its own RDF/XML,
+    and Raptor reads them back."""
+    thing = BASE + "id/place/xml-names"
+    values = " ; ".join(f'<{p}> "{p}"' for p in SPLIT)
+    r = update(
+        server,
+        f"""PREFIX lec: <{BASE}ontology#> PREFIX dcterms: <http://purl.org/dc/terms/>
+        INSERT DATA {{ GRAPH <{BASE}graph/facts/xml-names> {{
+          <{thing}> a lec:Place ; <http://www.w3.org/2000/01/rdf-schema#label> "X"@en ;
+            lec:evidence [ a lec:SourcePassage ; dcterms:isPartOf <{REPORT}> ; lec:page 1 ;
+                           lec:quote "China" ] ; {values} }} }}""",
+    )
+    assert r.status_code in (200, 204), r.text
+    for path in (
+        "/dump.rdf",
+        "/id/place/xml-names?format=rdf",
+        "/graph/facts/xml-names?format=rdf",
+    ):
+        reply = get(server, path)
+        assert reply.status_code == 200, (path, reply.text[:500])
+        read = rapper_reads(reply.content, tmp_path)
+        assert {(f"<{thing}>", f"<{p}>", f'"{p}"') for p in SPLIT} <= read, path
