@@ -25,7 +25,7 @@ from lec_kg.errors import NotRepresentable
 from lec_kg.store import serialize_graph
 from tests.conftest import TOKEN, LiveServer, serving
 from tests.support import TIMEOUT
-from tests.test_exports import TOOL_TIMEOUT_S, tool
+from tests.test_exports import TOOL_TIMEOUT_S, independent, isomorphic_quads, quads_of, tool
 
 pytestmark = pytest.mark.live
 
@@ -335,3 +335,24 @@ def test_rdfxml_dump_carries_split_predicates(server, tmp_path) -> None:
         assert reply.status_code == 200, (path, reply.text[:500])
         read = rapper_reads(reply.content, tmp_path)
         assert {(f"<{thing}>", f"<{p}>", f'"{p}"') for p in SPLIT} <= read, path
+
+
+# ---------------------------------------------------------------- JSON-LD
+
+
+@pytest.mark.parametrize("path", ["/id/event/activity-cy-2015-04", "/id/state/CY", "/id/place/d1"])
+def test_a_things_jsonld_reads_like_plain_json(server, in_default_graph, path, tmp_path) -> None:
+    """A thing's JSON-LD is compacted with the published context, embedded (short keys, no
+    IRIs as keys), and jsonld.js reads it back as the very triples of its Turtle."""
+    context = get(server, "/context.jsonld").json()["@context"]
+    r = get(server, path, "application/ld+json")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/ld+json")
+    doc = r.json()
+    assert doc["@context"] == context
+    nodes = doc["@graph"]
+    thing = next(n for n in nodes if n.get("id") == BASE + path[1:])
+    assert isinstance(thing["label"], str) and "type" in thing
+    assert not [k for n in nodes for k in n if k.startswith(("http://", "https://"))]
+    turtle = get(server, path, "text/turtle")
+    ((_, read),) = independent("jsonld", r.content, tmp_path)
+    assert isomorphic_quads(read, quads_of(turtle.content, "turtle"))

@@ -8,9 +8,10 @@ under (`describe`).
 
 Slash IRIs are answered directly, not by a 303: the Accept header (q-values, `negotiation`)
 or a `format=` parameter picks a page (text/html) or the resource's description in Turtle,
-JSON-LD, N-Triples or RDF/XML, with `Vary: Accept` and a `Content-Location` naming the
-format's own URL (JSON-LD asked for with the profile `http://www.w3.org/ns/json-ld#framed` is
-the thing framed by its kind's frame, `routes.framed`, where there is one). Every answer
+JSON-LD (compacted with the published context, `/context.jsonld`), N-Triples or RDF/XML, with
+`Vary: Accept` and a `Content-Location` naming the format's own URL (JSON-LD asked for with the
+profile `http://www.w3.org/ns/json-ld#framed` is the thing framed by its kind's frame,
+`routes.framed`, where there is one). Every answer
 carries an ETag and Last-Modified from the engine's data version (every accepted write changes
 it), and a matching If-None-Match or If-Modified-Since gets a 304
 before any query runs. An unknown thing, or a path that is no slug path (`..`, encoded slashes,
@@ -27,16 +28,18 @@ from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
-from pyoxigraph import RdfFormat, parse
+from pyoxigraph import Quad, RdfFormat, parse
 
 from ..describe import description, resource_iri, select, sparql_iri, sparql_iri_string
 from ..engine_api import Engine
 from ..errors import NotFound
+from ..jsonld import compact_chunks
 from ..negotiation import Choice, negotiate, offers, profiles
 from ..results_html import TEMPLATES
 from ..store import serialize_graph
 from ..thing_page import page_context, short_name
 from .deps import ready_engine, settings_of
+from .dumps import jsonld_context
 from .framed import FRAMED_PROFILE, framed_thing
 
 router = APIRouter(tags=["linked data"])
@@ -188,7 +191,7 @@ def resource(request: Request, iri: str) -> Response:
         if html:
             context = page_context(desc, engine, settings.base_iri, service_root(request), today)
             return TEMPLATES.get_template("thing.html").render(context).encode("utf-8")
-        return _serialize(desc.triples, choice, settings.base_iri)
+        return _serialize(desc.triples, choice, settings.base_iri, request)
 
     if desc.truncated:
         headers["X-LEC-Truncated"] = "true"
@@ -226,7 +229,7 @@ def _document(request: Request, kind: str, version: str | None) -> Response:
             for g in graphs
             for q in parse(engine.export("application/n-triples", g), format=RdfFormat.N_TRIPLES)
         ]
-        return _serialize(triples, choice, base)
+        return _serialize(triples, choice, base, request)
 
     return answer(request, choice, headers, body)
 
@@ -268,8 +271,14 @@ def _terms_page(request: Request, engine: Engine, kind: str) -> bytes:
     return TEMPLATES.get_template("terms.html").render(context).encode("utf-8")
 
 
-def _serialize(triples, choice: Choice, base: str) -> bytes:
-    """Triples in the chosen RDF format (pyoxigraph's writers, RDF/XML made well-formed)."""
+def _serialize(triples, choice: Choice, base: str, request: Request) -> bytes:
+    """Triples in the chosen RDF format: JSON-LD compacted with the published context
+    (`/context.jsonld`, embedded, as the dumps are), the others by pyoxigraph's writers
+    (RDF/XML made well-formed)."""
+    if choice.media.name == JSONLD:
+        context = jsonld_context(request, ready_engine(request))
+        quads = [Quad(t.subject, t.predicate, t.object) for t in triples]
+        return b"".join(compact_chunks(quads, context, dataset=False))
     fmt = RdfFormat.from_media_type(choice.media.name)
     assert fmt is not None
     prefixes = {**PREFIXES, "lec": base + "ontology#", "id": base + "id/"}
