@@ -363,6 +363,11 @@ def test_unknown_kinds_and_formats_are_refused(server, path: str, headers, statu
     assert head.status_code == status
 
 
+def doc_context(server) -> dict:
+    """The context /context.jsonld publishes."""
+    return get(server, "/context.jsonld").json()["@context"]
+
+
 def test_a_thing_framed_on_request(server, framed) -> None:
     """/id/... with JSON-LD 1.1's framed profile: the thing as its kind's frame has it (the node
     of /framed/<kind>.jsonld, context embedded), with its own ETag; a thing no frame takes, or
@@ -383,7 +388,8 @@ def test_a_thing_framed_on_request(server, framed) -> None:
         plain = get(server, f"/id/{path}", accept="application/ld+json")
         assert plain.headers["content-type"].startswith("application/ld+json; charset")
         assert plain.headers["etag"] != r.headers["etag"]
-        assert "steps" not in plain.text
+        assert plain.json()["@context"] == doc_context(server)  # compacted, not framed
+        assert not [n for n in plain.json()["@graph"] if "steps" in n]
         again = get(server, f"/id/{path}", accept=want, **{"If-None-Match": r.headers["etag"]})
         assert again.status_code == 304
     # another profile, or a statement (no kind's frame takes it): the plain description

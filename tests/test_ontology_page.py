@@ -322,11 +322,17 @@ def test_code_lists_file_and_version(live_server, graphs) -> None:
     reply = get(live_server, f"/ontology/{version}", Accept="application/n-triples")
     assert reply.status_code == 200
     assert isomorphic(Graph().parse(data=reply.content, format="nt"), graphs[0])
-    page = get(live_server, "/ontology/vocabularies", Accept="text/html")
-    assert page.status_code == 303 and page.headers["location"] == "../ontology#code-lists"
-    target = page.url.join(page.headers["location"])
-    page = httpx.get(target, headers={"Accept": "text/html"}, timeout=TIMEOUT)
-    assert page.status_code == 200 and 'id="id/code/measure"' in page.text
+    for name in ("vocabularies", version):  # answered directly, never a 303 (README)
+        page = get(live_server, f"/ontology/{name}", Accept="text/html")
+        assert page.status_code == 200, page.text
+        assert page.headers["content-type"].startswith("text/html")
+        assert "Accept" in page.headers["vary"]
+        assert page.headers["content-location"] == "../ontology"
+        assert 'id="id/code/measure"' in page.text and 'id="code-lists' in page.text
+        for href in re.findall(r'href="([^"#][^"]*format=[^"]*)"', page.text):
+            assert href.startswith("../ontology"), href  # the downloads, one level up
+            target = page.url.join(href)
+            assert httpx.get(target, timeout=TIMEOUT).status_code == 200, href
 
 
 @pytest.mark.live

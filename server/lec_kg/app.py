@@ -31,6 +31,7 @@ from .routes import (
     dumps,
     facts,
     framed,
+    graphs,
     gsp,
     linked_data,
     ontology,
@@ -123,7 +124,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     app.include_router(ops.router)  # /sparql is already in: see `routes=` above
     app.include_router(ontology.router)  # /ontology (page and files), /ontology/vocabularies
-    app.include_router(linked_data.router)  # /id/..., /shapes
+    app.include_router(linked_data.router)  # /id/..., /record/..., /shapes
+    app.include_router(graphs.router)  # /graph/... (the named graphs)
     app.include_router(pages.router)  # /, /browse
     app.include_router(facts.router)
     app.include_router(submissions.router)

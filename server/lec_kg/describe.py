@@ -4,7 +4,8 @@
 IRI it names under the base IRI, or None: only plain slug segments pass (no `..`, no encoded
 slash, backslash, NUL or other escapes, nothing longer than MAX_PATH_CHARS), so a path trick is
 an unknown thing, never a file. `description` asks the engine, through its normal query path, for
-the resource's own statements (with their blank-node evidence passages), the things that link
+the resource's own statements (with their blank-node evidence passages), from every graph
+but the inferred one, the default graph included, the things that link
 to it (with their labels), the labels of what it links to, and the `lec:Statement` nodes about
 it (certainty, argument, evidence): one CONSTRUCT whose only variable part is an IRI checked by
 `sparql_iri`, read back as N-Triples into a set of pyoxigraph triples.
@@ -28,7 +29,7 @@ _SEGMENT = r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*"  # no segment is "." or ".."
 SAFE_PATH = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 # Characters an IRIREF may not hold (SPARQL 1.1 grammar [139]), and whitespace.
 IRI_FORBIDDEN = re.compile(r'[\x00-\x20<>"{}|^`\\\x7f]')
-SERVED_ROOTS = ("id/", "ontology", "shapes")  # under the base IRI, what the service resolves
+SERVED_ROOTS = ("id/", "record/", "graph/", "ontology", "shapes")  # what the service resolves
 
 LEC = "ontology#"  # under the base IRI
 RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
@@ -43,15 +44,11 @@ CONSTRUCT {{
   ?st ?sp ?so . ?so ?sbp ?sbo . ?so ?solp ?sol .
 }}
 WHERE {{
-  {{ GRAPH ?g {{ {x} ?p ?o }} FILTER(?g != {inferred})
-     OPTIONAL {{ GRAPH ?g {{ ?o ?bp ?bo }} FILTER(isBlank(?o)) }}
-     OPTIONAL {{ VALUES ?olp {{ {labels} }} ?o ?olp ?ol FILTER(isIRI(?o)) }} }}
+  {{ {own} OPTIONAL {{ VALUES ?olp {{ {labels} }} ?o ?olp ?ol FILTER(isIRI(?o)) }} }}
   UNION
-  {{ GRAPH ?g {{ ?s ?ip {x} }} FILTER(?g != {inferred} && isIRI(?s))
-     OPTIONAL {{ VALUES ?slp {{ {labels} }} ?s ?slp ?sl }} }}
+  {{ {incoming} FILTER(isIRI(?s)) OPTIONAL {{ VALUES ?slp {{ {labels} }} ?s ?slp ?sl }} }}
   UNION
-  {{ GRAPH ?g {{ ?st lec:statementSubject {x} ; ?sp ?so }} FILTER(?g != {inferred})
-     OPTIONAL {{ GRAPH ?g {{ ?so ?sbp ?sbo }} FILTER(isBlank(?so)) }}
+  {{ {statements}
      OPTIONAL {{ VALUES ?solp {{ {labels} }} ?so ?solp ?sol FILTER(isIRI(?so)) }} }}
 }}"""
 
@@ -68,7 +65,8 @@ def resource_iri(base_iri: str, raw_path: str) -> str | None:
     rest = raw_path[1:]
     if rest in ("ontology", "shapes"):
         return base_iri + rest
-    if not rest.startswith(("id/", "ontology/", "shapes/")) or not SAFE_PATH.fullmatch(rest):
+    roots = tuple(r if r.endswith("/") else r + "/" for r in SERVED_ROOTS)
+    if not rest.startswith(roots) or not SAFE_PATH.fullmatch(rest):
         return None
     return base_iri + rest
 
@@ -100,12 +98,29 @@ class Description:
         return bool(self.triples)
 
 
+def asserted(pattern: str, inferred: str, blank: str = "") -> str:
+    """A group matching `pattern` where the data asserts it: in a named graph but the inferred
+    one, or in the default graph (in no named graph: queries read the union, so pages must see
+    what they see). `blank`, optional, is matched in the same graph as the pattern."""
+    inner = f"OPTIONAL {{ GRAPH ?g {{ {blank} }} }}" if blank else ""
+    outer = f"OPTIONAL {{ {blank} }}" if blank else ""
+    return (
+        f"{{ GRAPH ?g {{ {pattern} }} FILTER(?g != {inferred}) {inner} }} UNION "
+        f"{{ {pattern} FILTER NOT EXISTS {{ GRAPH ?any {{ {pattern} }} }} {outer} }}"
+    )
+
+
 def description(engine: Engine, iri: str, base_iri: str) -> Description:
     """The resource's description (see the module doc)."""
+    x = sparql_iri(iri)
+    inferred = sparql_iri(base_iri + "graph/inferred")
+    statement = f"?st <{base_iri}{LEC}statementSubject> {x} ; ?sp ?so"
     text = DESCRIPTION.format(
         lec=base_iri + LEC,
-        x=sparql_iri(iri),
-        inferred=sparql_iri(base_iri + "graph/inferred"),
+        x=x,
+        own=asserted(f"{x} ?p ?o", inferred, "?o ?bp ?bo FILTER(isBlank(?o))"),
+        incoming=asserted(f"?s ?ip {x}", inferred),
+        statements=asserted(statement, inferred, "?so ?sbp ?sbo FILTER(isBlank(?so))"),
         labels=" ".join(f"<{p}>" for p in LABELS),
     )
     result = engine.query(QueryRequest(text), "application/n-triples")

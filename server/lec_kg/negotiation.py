@@ -100,7 +100,8 @@ TABLE: tuple[MediaType, ...] = (
     ),
     MediaType("application/n-quads", "dataset", ("nquads", "nq"), (), FORMATS + "N-Quads", "nq"),
     MediaType("application/trig", "dataset", ("trig",), (), FORMATS + "TriG", "trig"),
-    MediaType("text/html", "html", ("html",), ("application/xhtml+xml",), None, "html"),
+    # HTML5 only: not offered as application/xhtml+xml, which would promise well-formed XML.
+    MediaType("text/html", "html", ("html",), (), None, "html"),
 )
 
 FORM_KIND: dict[str, Kind] = {

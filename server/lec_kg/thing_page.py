@@ -20,7 +20,7 @@ from urllib.parse import quote
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
 from .citation import cite, works_of
-from .describe import LABELS, Description, labels_of
+from .describe import LABELS, SERVED_ROOTS, Description, labels_of
 from .engine_api import Engine
 from .human_dates import date_range, human_date
 
@@ -108,7 +108,7 @@ class Linker:
     def href(self, iri: str) -> str:
         if iri.startswith(self.base):
             rest = iri[len(self.base) :]
-            if rest.startswith(("id/", "ontology", "shapes")):
+            if rest.startswith(SERVED_ROOTS):
                 return f"{self.root}/{rest}"
         return iri
 

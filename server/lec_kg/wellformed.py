@@ -7,7 +7,12 @@ and must not be one of RDF/XML's own syntax terms; a blank node label must be an
 pyoxigraph and rdflib write such values as they are, and the document is then malformed (or
 reads back as other data) while the reply says 200. So here: carriage returns become `&#13;`,
 blank nodes are relabelled (labels are local to a document), and anything else is refused with
-`NotRepresentable` (406), naming the character or IRI and the formats that can carry it.
+`NotRepresentable` (406), naming the character or IRI (for RDF/XML, the statement: its subject
+and predicate) and the formats that can carry it. A predicate is split where its end is an
+NCName (pyoxigraph's writer declares the namespace before it: `http://x.example/1a` is `a` in
+`http://x.example/1`); one with no NCName at its end (`http://x.example/123`,
+`http://x.example/a/`) cannot be a property element at all, RDF/XML's own limit (RDF 1.1
+XML Syntax, section 2.2), and is refused.
 
 Only the standard library and `errors` are imported: the query workers use this module.
 """
@@ -136,6 +141,8 @@ def rdfxml_statements(statements: Sequence, kind: str) -> Sequence:
         problem = rdfxml_predicate_problem(iri)
         if problem is not None:
             raise refusal(problem, "RDF/XML", kind)
+    for st in _nested(statements):
+        _check_characters(st, kind)
     if all(NCNAME.fullmatch(label) for label in labels):
         return statements
 
@@ -147,6 +154,29 @@ def rdfxml_statements(statements: Sequence, kind: str) -> Sequence:
         return term
 
     return [Triple(relabel(st.subject), st.predicate, relabel(st.object)) for st in statements]
+
+
+XML_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _check_characters(st, kind: str) -> None:
+    """`NotRepresentable` naming the statement (subject, predicate, graph) when one of its terms
+    holds a character XML 1.0 cannot carry."""
+    for term in (st.subject, st.predicate, st.object):
+        value = getattr(term, "value", None)
+        bad = XML_FORBIDDEN_TEXT.search(value) if isinstance(value, str) else None
+        if bad is None:
+            continue
+        graph = getattr(getattr(st, "graph_name", None), "value", None)
+        where = f" in <{graph}>" if graph else ""
+        what = "a noncharacter" if ord(bad.group()) > 0xFF else "a control character"
+        raise refusal(
+            f"the statement about {st.subject} with predicate {st.predicate}"
+            f"{where} holds U+{ord(bad.group()):04X} ({what}), which RDF/XML cannot carry: "
+            "XML 1.0 forbids it, even as a character reference",
+            "RDF/XML",
+            kind,
+        )
 
 
 def rdfxml_predicate_problem(iri: str) -> str | None:

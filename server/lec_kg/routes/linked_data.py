@@ -1,14 +1,17 @@
 """Dereferencing: every IRI of the graph's own namespaces answers on the service.
 
-`/id/...` (things, code-list concepts, statements) and `/shapes` (`shapes#Shape`); the ontology
-(`/ontology`, its terms are fragments of it) is `routes.ontology`'s. The request path maps to
-an IRI under the `base_iri` setting, whatever host the service runs under (`describe`).
+`/id/...` (things, code-list concepts, statements), `/record/...` (the records of writes, in
+the records graph) and `/shapes` (`shapes#Shape`); the ontology (`/ontology`, its terms are
+fragments of it) is `routes.ontology`'s, the named graphs (`/graph/...`) `routes.graphs`'.
+The request path maps to an IRI under the `base_iri` setting, whatever host the service runs
+under (`describe`).
 
 Slash IRIs are answered directly, not by a 303: the Accept header (q-values, `negotiation`)
 or a `format=` parameter picks a page (text/html) or the resource's description in Turtle,
-JSON-LD, N-Triples or RDF/XML, with `Vary: Accept` and a `Content-Location` naming the
-format's own URL (JSON-LD asked for with the profile `http://www.w3.org/ns/json-ld#framed` is
-the thing framed by its kind's frame, `routes.framed`, where there is one). Every answer
+JSON-LD (compacted with the published context, `/context.jsonld`), N-Triples or RDF/XML, with
+`Vary: Accept` and a `Content-Location` naming the format's own URL (JSON-LD asked for with the
+profile `http://www.w3.org/ns/json-ld#framed` is the thing framed by its kind's frame,
+`routes.framed`, where there is one). Every answer
 carries an ETag and Last-Modified from the engine's data version (every accepted write changes
 it), and a matching If-None-Match or If-Modified-Since gets a 304
 before any query runs. An unknown thing, or a path that is no slug path (`..`, encoded slashes,
@@ -25,16 +28,18 @@ from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
-from pyoxigraph import RdfFormat, parse
+from pyoxigraph import Quad, RdfFormat, parse
 
 from ..describe import description, resource_iri, select, sparql_iri, sparql_iri_string
 from ..engine_api import Engine
 from ..errors import NotFound
+from ..jsonld import compact_chunks
 from ..negotiation import Choice, negotiate, offers, profiles
 from ..results_html import TEMPLATES
 from ..store import serialize_graph
 from ..thing_page import page_context, short_name
 from .deps import ready_engine, settings_of
+from .dumps import jsonld_context
 from .framed import FRAMED_PROFILE, framed_thing
 
 router = APIRouter(tags=["linked data"])
@@ -102,12 +107,19 @@ def _choose(request: Request) -> Choice:
     return negotiate(request.headers.get("accept"), offers("graph", "html"), fmt)
 
 
-def _raw_path(request: Request) -> str:
+def raw_path(request: Request) -> str:
     """The path as the client sent it (percent-encoding kept), below the service's root."""
     raw = request.scope.get("raw_path") or request.url.path.encode("utf-8")
     path = raw.decode("latin-1").split("?", 1)[0]
     root = request.scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _below_root(request: Request) -> str:
+    """The request's path below the service's root (decoded, as routes see it)."""
+    path = request.url.path
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
 
 
 def service_root(request: Request) -> str:
@@ -118,13 +130,13 @@ def service_root(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
-def _answer(
+def answer(
     request: Request, choice: Choice, headers: dict[str, str], body: Callable[[], bytes]
 ) -> Response:
     """304 when the client's copy is current, else the body with its headers."""
     if not_modified(request, headers):
         return Response(status_code=304, headers=headers)
-    location = request.url.path + f"?format={choice.media.key}"
+    location = service_root(request) + _below_root(request) + f"?format={choice.media.key}"
     return Response(
         body(),
         media_type=choice.content_type,
@@ -134,13 +146,23 @@ def _answer(
 
 @router.head("/id/{rest:path}", include_in_schema=False)
 @router.get("/id/{rest:path}")
+@router.head("/record/{rest:path}", include_in_schema=False)
+@router.get("/record/{rest:path}")
 def thing(request: Request, rest: str) -> Response:
-    """A thing, code or statement of the graph: a page, or its description as RDF."""
+    """A thing, code or statement of the graph, or a record of a write (`/record/...`, a
+    subject of the records graph): a page, or its description as RDF."""
+    base = settings_of(request).base_iri
+    iri = resource_iri(base, raw_path(request))
+    if iri is None or not iri.startswith((base + "id/", base + "record/")):
+        raise NotFound("there is no such thing in this graph")
+    return resource(request, iri)
+
+
+def resource(request: Request, iri: str) -> Response:
+    """The page or the RDF description of `iri` (a checked IRI of the graph's own namespaces);
+    a 404 when the graph says nothing about it."""
     engine = ready_engine(request)
     settings = settings_of(request)
-    iri = resource_iri(settings.base_iri, _raw_path(request))
-    if iri is None or not iri.startswith(settings.base_iri + "id/"):
-        raise NotFound("there is no such thing in this graph")
     choice = _choose(request)
     today = datetime.now(UTC).date()
     html = choice.media.name == "text/html"
@@ -169,11 +191,11 @@ def thing(request: Request, rest: str) -> Response:
         if html:
             context = page_context(desc, engine, settings.base_iri, service_root(request), today)
             return TEMPLATES.get_template("thing.html").render(context).encode("utf-8")
-        return _serialize(desc.triples, choice, settings.base_iri)
+        return _serialize(desc.triples, choice, settings.base_iri, request)
 
     if desc.truncated:
         headers["X-LEC-Truncated"] = "true"
-    return _answer(request, choice, headers, body)
+    return answer(request, choice, headers, body)
 
 
 @router.head("/shapes", include_in_schema=False)
@@ -190,7 +212,7 @@ def _document(request: Request, kind: str, version: str | None) -> Response:
     engine = ready_engine(request)
     settings = settings_of(request)
     base = settings.base_iri
-    iri = resource_iri(base, _raw_path(request))
+    iri = resource_iri(base, raw_path(request))
     if iri is None:
         raise NotFound(f"there is no such {kind} here")
     graphs = _graphs_of(engine, base, kind)
@@ -199,7 +221,7 @@ def _document(request: Request, kind: str, version: str | None) -> Response:
     choice = _choose(request)
     headers = data_headers(engine, choice)
     if choice.media.name == "text/html":
-        return _answer(request, choice, headers, lambda: _terms_page(request, engine, kind))
+        return answer(request, choice, headers, lambda: _terms_page(request, engine, kind))
 
     def body() -> bytes:
         triples = [
@@ -207,9 +229,9 @@ def _document(request: Request, kind: str, version: str | None) -> Response:
             for g in graphs
             for q in parse(engine.export("application/n-triples", g), format=RdfFormat.N_TRIPLES)
         ]
-        return _serialize(triples, choice, base)
+        return _serialize(triples, choice, base, request)
 
-    return _answer(request, choice, headers, body)
+    return answer(request, choice, headers, body)
 
 
 def _graphs_of(engine: Engine, base: str, kind: str) -> list[str]:
@@ -249,8 +271,14 @@ def _terms_page(request: Request, engine: Engine, kind: str) -> bytes:
     return TEMPLATES.get_template("terms.html").render(context).encode("utf-8")
 
 
-def _serialize(triples, choice: Choice, base: str) -> bytes:
-    """Triples in the chosen RDF format (pyoxigraph's writers, RDF/XML made well-formed)."""
+def _serialize(triples, choice: Choice, base: str, request: Request) -> bytes:
+    """Triples in the chosen RDF format: JSON-LD compacted with the published context
+    (`/context.jsonld`, embedded, as the dumps are), the others by pyoxigraph's writers
+    (RDF/XML made well-formed)."""
+    if choice.media.name == JSONLD:
+        context = jsonld_context(request, ready_engine(request))
+        quads = [Quad(t.subject, t.predicate, t.object) for t in triples]
+        return b"".join(compact_chunks(quads, context, dataset=False))
     fmt = RdfFormat.from_media_type(choice.media.name)
     assert fmt is not None
     prefixes = {**PREFIXES, "lec": base + "ontology#", "id": base + "id/"}

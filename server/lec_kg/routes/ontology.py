@@ -4,8 +4,11 @@
 gives the page `ontology_page` renders from the graphs (classes, properties, code lists); Turtle,
 N-Triples, JSON-LD or RDF/XML give the ontology graph's triples as the store holds them.
 `GET /ontology/<name>` does the same for the other files of the ontology folder, the code lists
-(`/ontology/vocabularies`), and for the current version IRI (`/ontology/0.2.0`), except that a
-browser is sent (303) to the one page at /ontology; any other name is a 404. Every reply says
+(`/ontology/vocabularies`), and for the current version IRI (`/ontology/0.2.0`; an earlier
+one, `owl:priorVersion`, answers with what the graph says of it, `linked_data`); there a
+browser gets the same page, answered directly (never a 303), its downloads linked from one level
+down, and `Content-Location: ../ontology` says it is the ontology's page (the code lists are
+its section `#code-lists`); any other name is a 404. Every reply says
 `Vary: Accept`; a file carries an `ETag` (a 304 when it matches). The page's links are relative
 to /ontology, or under the configured public URL: never after the request's Host header.
 
@@ -21,7 +24,6 @@ import threading
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import RedirectResponse
 from rdflib import Graph, URIRef
 from rdflib.namespace import OWL, RDF
 
@@ -32,6 +34,7 @@ from ..namespaces import graph_iri
 from ..negotiation import MediaType, negotiate, offers
 from ..ontology_page import Download, render_ontology_page
 from .deps import ready_engine, settings_of
+from .linked_data import resource
 
 router = APIRouter(tags=["ontology"])
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -48,6 +51,7 @@ class Files:
     main: str  # the stem of the graph that holds the owl:Ontology
     version: str | None
     page: str
+    page_below: str  # the same page for /ontology/<name>: its relative links one level up
     code_lists: str  # the id of the page's section of code lists
 
 
@@ -70,6 +74,8 @@ def ontology_file(
         return _respond(request, files, name, fmt, "#" + files.code_lists)
     if name == files.version:
         return _respond(request, files, files.main, fmt, "")
+    if NAME.fullmatch(name):  # an earlier version: what the graph says of it, as for a thing
+        return resource(request, settings_of(request).base_iri + "ontology/" + name)
     raise NotFound(f"the ontology has no file or version {name[:80]!r}")
 
 
@@ -81,18 +87,19 @@ def page_html(request: Request) -> str:
 def _respond(
     request: Request, files: Files, stem: str, fmt: str | None, on_page: str | None
 ) -> Response:
-    """The graph `stem` as negotiated, with its ETag (or a 304); for HTML, the page, which lives
-    at /ontology only: from elsewhere (`on_page` the fragment there), a 303 to it."""
+    """The graph `stem` as negotiated, with its ETag (or a 304); for HTML, the page (below
+    /ontology, `on_page` not None, the page one level up, said in Content-Location)."""
     choice = negotiate(request.headers.get("accept"), offers("graph", "html"), fmt)
-    if choice.media.name == "text/html" and on_page is not None:
-        return RedirectResponse("../ontology" + on_page, 303, headers={"Vary": "Accept"})
+    headers = {"Vary": "Accept"}
     if choice.media.name == "text/html":
-        body = files.page.encode("utf-8")
+        body = (files.page if on_page is None else files.page_below).encode("utf-8")
+        if on_page is not None:
+            headers["Content-Location"] = "../ontology"
     else:
         engine = ready_engine(request)
         body = engine.export(choice.media.name, files.graphs[stem])
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"Vary": "Accept", "ETag": etag}
+    headers["ETag"] = etag
     if choice.media.name != "text/html":
         headers["Content-Disposition"] = f'inline; filename="{stem}.{choice.media.extension}"'
     if etag in _etags(request.headers.get("if-none-match")):
@@ -147,16 +154,23 @@ def _build(engine: Engine, settings: Settings) -> Files:
     version = parsed[main].value(ontology_iri, OWL.versionInfo)
     # Links relative to /ontology, or under the public URL: never after the Host header.
     root = f"{settings.public_url.rstrip('/')}/" if settings.public_url else ""
-    downloads = [
-        Download(what, _format_name(media), f"{root}ontology{path}?format={media.key}")
-        for what, path in [("The ontology", "")]
-        + [(f"The code lists ({stem})", f"/{stem}") for stem in sorted(graphs) if stem != main]
-        for media in offers("graph")
-    ]
-    page = render_ontology_page(parsed[main], vocabularies, shapes, downloads)
+
+    def downloads(root: str) -> list[Download]:
+        return [
+            Download(what, _format_name(media), f"{root}ontology{path}?format={media.key}")
+            for what, path in [("The ontology", "")]
+            + [(f"The code lists ({stem})", f"/{stem}") for stem in sorted(graphs) if stem != main]
+            for media in offers("graph")
+        ]
+
+    page = render_ontology_page(parsed[main], vocabularies, shapes, downloads(root))
+    below = (
+        page if root else render_ontology_page(parsed[main], vocabularies, shapes, downloads("../"))
+    )
     found = re.search(r'<section id="(code-lists[^"]*)"', page)
     code_lists = found.group(1) if found else ""
-    return Files(graphs, main, None if version is None else str(version), page, code_lists)
+    version_text = None if version is None else str(version)
+    return Files(graphs, main, version_text, page, below, code_lists)
 
 
 def _graph(engine: Engine, name: str) -> Graph:

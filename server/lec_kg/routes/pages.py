@@ -2,6 +2,8 @@
 
 From the home page every thing is a few links away: the report's own page, and the kinds of
 thing with their members, each member linking to its page (`linked_data`), which links back.
+Things are found in every graph but the inferred one, the default graph included (`describe.
+asserted`); a kind the ontology does not declare, with no members, is a 404.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from ..describe import labels_of, select, sparql_iri, sparql_iri_string
-from ..errors import BadRequest
+from ..describe import asserted, labels_of, select, sparql_iri, sparql_iri_string
+from ..errors import BadRequest, NotFound
 from ..results_html import TEMPLATES
 from ..thing_page import Linker, short_name
 from .deps import ready_engine, settings_of
@@ -24,11 +26,14 @@ router = APIRouter(include_in_schema=False)
 MEMBER_CAP = 1000  # members listed on one kind's page; the rest counted
 
 KINDS = """SELECT ?kind (COUNT(DISTINCT ?s) AS ?n) WHERE {{
-  GRAPH ?g {{ ?s a ?kind }} FILTER(?g != {inferred} && STRSTARTS(STR(?s), {things}))
+  {asserted} FILTER(STRSTARTS(STR(?s), {things}))
 }} GROUP BY ?kind"""
 MEMBERS = """SELECT DISTINCT ?s WHERE {{
-  GRAPH ?g {{ ?s a {kind} }} FILTER(?g != {inferred} && STRSTARTS(STR(?s), {things}))
+  {asserted} FILTER(STRSTARTS(STR(?s), {things}))
 }}"""
+DECLARED = """SELECT ?t WHERE {{ VALUES ?t {{ <http://www.w3.org/2002/07/owl#Class>
+  <http://www.w3.org/2000/01/rdf-schema#Class> }} GRAPH ?g {{ {kind} a ?t }}
+  FILTER(STRSTARTS(STR(?g), "{base}graph/ontology/")) }} LIMIT 1"""
 REPORTS = """SELECT ?r WHERE {{ GRAPH ?g {{ ?r a {report} }} }} ORDER BY ?r"""
 
 
@@ -62,15 +67,17 @@ def browse(request: Request, kind: str | None = None) -> HTMLResponse:
         return HTMLResponse(TEMPLATES.get_template("browse.html").render(context))
     if len(kind) > 2000:
         raise BadRequest("kind: an IRI of at most 2,000 characters")
+    inferred = sparql_iri(base + "graph/inferred")
     rows = select(
         engine,
         MEMBERS.format(
-            kind=sparql_iri(kind),
-            inferred=sparql_iri(base + "graph/inferred"),
+            asserted=asserted(f"?s a {sparql_iri(kind)}", inferred),
             things=sparql_iri_string(base + "id/"),
         ),
     )
     members = [r["s"]["value"] for r in rows]
+    if not members and not select(engine, DECLARED.format(kind=sparql_iri(kind), base=base)):
+        raise NotFound(f"the ontology declares no class <{kind[:200]}>", kind=kind[:200])
     linker = Linker(base, root, labels_of(engine, [kind, *members[:MEMBER_CAP]]))
     links = sorted((linker.link(m) for m in members), key=lambda k: k.text.lower())
     context = {
@@ -89,7 +96,8 @@ def _kinds(request: Request) -> list[dict]:
     rows = select(
         engine,
         KINDS.format(
-            inferred=sparql_iri(base + "graph/inferred"), things=sparql_iri_string(base + "id/")
+            asserted=asserted("?s a ?kind", sparql_iri(base + "graph/inferred")),
+            things=sparql_iri_string(base + "id/"),
         ),
     )
     kinds = [(r["kind"]["value"], int(r["n"]["value"])) for r in rows]

@@ -37,8 +37,11 @@ ENTITIES = """SELECT ?g (COUNT(DISTINCT ?s) AS ?n) WHERE {{ GRAPH ?g {{ ?s ?p ?o
 WHOLE = """SELECT (COUNT(DISTINCT ?s) AS ?subjects) (COUNT(DISTINCT ?p) AS ?properties)
   (COUNT(DISTINCT ?e) AS ?entities) (COUNT(DISTINCT ?c) AS ?classes) WHERE {{
   GRAPH ?g {{ ?s ?p ?o }} FILTER(?g != <{inferred}>)
-  OPTIONAL {{ FILTER(?p = <http://www.w3.org/1999/02/22-rdf-syntax-ns#type>) BIND(?o AS ?c) }}
-  OPTIONAL {{ FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{space}")) BIND(?s AS ?e) }} }}"""
+  BIND(IF(?p = <http://www.w3.org/1999/02/22-rdf-syntax-ns#type>, ?o, ?none) AS ?c)
+  BIND(IF(isIRI(?s) && STRSTARTS(STR(?s), "{space}"), ?s, ?none) AS ?e) }}"""
+# ?c and ?e are bound only where the condition holds (?none is never bound: an IF that picks
+# it is an error, and BIND leaves the variable unbound). A FILTER inside an OPTIONAL {} sees
+# only that group's variables, where ?p and ?s are not: it counted 0 classes and 0 entities.
 LICENCE = (
     """SELECT ?l WHERE {{ GRAPH ?g {{ <{ontology}> <http://purl.org/dc/terms/license> ?l }} }}"""
 )
