@@ -608,3 +608,22 @@ def test_blank_nodes_of_two_submissions_are_two_nodes(server) -> None:
     )
     rows = reply.json()["results"]["bindings"]
     assert len(rows) == 2 and all(r["n"]["value"] == "1" for r in rows), rows
+
+
+def test_what_an_export_cannot_carry_is_refused_by_every_write(server) -> None:
+    """A control character in a literal, a predicate RDF/XML cannot write, a control character
+    in an update's text (kept in the records graph): 400, nothing stored, the RDF/XML dump
+    still served."""
+    before = dump(server)
+    control = place("x1", '; rdfs:comment "ctl\\u0001char"')
+    predicate = place("x2", "; <http://x.example/123> 1")
+    for body, words in ((control, "U+0001"), (predicate, "does not end in an XML name")):
+        for path in ("/facts", "/validate"):
+            reply = post(server, path, body, "text/turtle", **auth(ALICE))
+            assert reply.status_code == 400, (path, reply.text)
+            assert words in reply.json()["detail"], reply.text
+    update = "# a comment with \x01 in it\n" + PREFIX_LINES + "INSERT DATA { }"
+    reply = httpx.post(server.sparql, data={"update": update}, headers=auth(ALICE), timeout=TIMEOUT)
+    assert reply.status_code == 400 and "U+0001 at line 1" in reply.json()["detail"], reply.text
+    assert dump(server) == before
+    assert httpx.get(server.url + "/dump.rdf", timeout=TIMEOUT).status_code == 200

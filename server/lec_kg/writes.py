@@ -31,7 +31,7 @@ from rdflib.term import Node
 from . import guard
 from .config import Settings
 from .engine_api import UpdateOutcome
-from .errors import ForbiddenOperation, NotReady, QueryTooComplex, ValidationFailed
+from .errors import BadRequest, ForbiddenOperation, NotReady, QueryTooComplex, ValidationFailed
 from .focused import CandidateView, Reach, drop, restrict
 from .gate import ValidateFn, report_json, report_summary, to_rdflib, warnings_on
 from .inference import InferenceBudgetExceeded, Materializer, Schema
@@ -45,6 +45,7 @@ from .store import MemoryStore, graph_of, triple_of
 from .update_dataset import worker_request
 from .update_diff import MAX_SOLUTIONS
 from .validation import SUBMISSION_ONLY
+from .wellformed import XML_FORBIDDEN_TEXT, rdfxml_predicate_problem
 
 LOG = logging.getLogger("lec_kg.engine")
 # Given what an update removes and adds, the quads that record it (`submissions.Records.write`).
@@ -85,6 +86,18 @@ class WriteSide:
         record: Recorder | None = None,
     ) -> UpdateOutcome:
         self._require_ready()
+        bad = XML_FORBIDDEN_TEXT.search(text)
+        if bad is not None:  # the text is kept in the records graph, which every dump carries
+            line = text.count("\n", 0, bad.start()) + 1
+            column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+            raise BadRequest(
+                f"the update holds U+{ord(bad.group()):04X} at line {line}, column {column}: "
+                "XML 1.0 cannot carry it, and the update's text is kept in the records graph, "
+                "which every export must carry; write it as an escape in a string (\\u0001) or "
+                "leave it out; nothing was changed",
+                line=line,
+                column=column,
+            )
         text = apply_using(text, using, using_named)  # the Protocol's using-graph-uri
         inspection = guard.inspect(text, self._limits, update=True, base=self._base_iri)
         if self.inferred_graph in inspection.iris:
@@ -159,6 +172,7 @@ class WriteSide:
             new = [q for q in dict.fromkeys(added) if not self._store.contains(q)]
             self._refuse_read_only(present, new)  # as `change` would, before the shapes
             self._refuse_too_large(present, new, "the change")
+            _refuse_unexportable(new, "the change")
             return self._judge(present, new)
 
     def _refuse_too_large(self, removed: list[Quad], added: list[Quad], what: str) -> None:
@@ -180,6 +194,7 @@ class WriteSide:
         if not removed and not added:
             return UpdateOutcome(0, 0)
         self._refuse_too_large(removed, added, what)
+        _refuse_unexportable(added, what)
         inferred = self._infer(removed, added, self.settings.inference_budget)
         assert self._materializer is not None
         committed = False
@@ -382,3 +397,25 @@ class WriteSide:
 
 def _nquads(quads: list[Quad]) -> bytes:
     return "".join(f"{q} .\n" for q in quads).encode("utf-8")
+
+
+def _refuse_unexportable(added: list[Quad], what: str) -> None:
+    """Every export carries every statement (`wellformed`): a change adding one that RDF/XML
+    cannot write (a character XML 1.0 forbids, a predicate that does not end in an XML name)
+    is refused, or one write would break the RDF/XML dumps for good."""
+    for q in added:
+        for term in (q.subject, q.predicate, q.object, q.graph_name):
+            value = getattr(term, "value", None)
+            bad = XML_FORBIDDEN_TEXT.search(value) if isinstance(value, str) else None
+            if bad is not None:
+                raise BadRequest(
+                    f"{what} would add a statement about {q.subject} with predicate "
+                    f"{q.predicate} holding U+{ord(bad.group()):04X}, which XML 1.0 (and so "
+                    "the RDF/XML export) cannot carry; nothing was changed",
+                )
+        problem = rdfxml_predicate_problem(q.predicate.value)
+        if problem is not None:
+            raise BadRequest(
+                f"{what} would add a statement about {q.subject} with {problem}; every "
+                "statement must go into every export; nothing was changed",
+            )
