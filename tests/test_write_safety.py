@@ -386,11 +386,13 @@ class GatedValidator:
         self.entered = threading.Event()
         self.go = threading.Event()
 
-    def validate(self, data: Graph, *, source_of: Mapping | None = None) -> ValidationReport:
+    def validate(
+        self, data: Graph, *, source_of: Mapping | None = None, submission: bool = False
+    ) -> ValidationReport:
         if self.armed:
             self.entered.set()
             assert self.go.wait(WAIT_S)
-        return self.validator.validate(data, source_of=source_of)
+        return self.validator.validate(data, source_of=source_of, submission=submission)
 
 
 def in_thread(fn: Callable[[], object]) -> tuple[threading.Thread, list]:
