@@ -19,12 +19,13 @@ from rdflib.compare import isomorphic
 from tests.conftest import TOKEN, LiveServer, serving
 from tests.support import TIMEOUT
 from tests.test_gsp import call
-from tests.test_submissions import PLACE, PREFIXES, REPORT, auth, place
+from tests.test_submissions import PLACE, PREFIXES, RECORDS, REPORT, auth, dump, place
 
 BASE = "https://w3id.org/lec-kg/"
 GRAPH = BASE + "graph/submitted/integrity"
 PROV = "http://www.w3.org/ns/prov#"
 RDF_VALUE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#value"
+LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +122,53 @@ def test_an_update_deleting_and_inserting_a_quad_keeps_it(server) -> None:
     assert reply.status_code == 200, reply.text
     assert isomorphic(held(server, graph), turtle(body))
     assert call(server, "DELETE", graph, **auth(TOKEN)).status_code == 204
+
+
+# ---------------------------------------------------------------- 2. kept graphs
+
+
+def test_submissions_and_records_are_written_by_the_submissions_machinery_only(server) -> None:
+    """Any SPARQL update adding or removing a quad in a submission's graph, a new submission
+    graph or the records graph is 403 naming the graph; the submission keeps its quads."""
+    made = submit(server, "kept")
+    assert made.status_code == 201, made.text
+    sid, graph = made.json()["id"], made.json()["graph"]
+    source = f"{GRAPH}-source"
+    assert call(server, "PUT", source, named_place("source"), **auth(TOKEN)).status_code == 201
+    forged = f'<{PLACE.format("kept")}> <{LABEL}> "forged"@en'
+    own = f'<{PLACE.format("kept")}> <{LABEL}> "Place kept"@en'
+    fake = BASE + "graph/submission/fake1"
+    attempts = [
+        (f"INSERT DATA {{ GRAPH <{graph}> {{ {forged} }} }}", graph),
+        (f"DELETE DATA {{ GRAPH <{graph}> {{ {own} }} }}", graph),
+        (f"DELETE WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}", graph),
+        (f"DROP GRAPH <{graph}>", graph),
+        (f"CLEAR GRAPH <{graph}>", graph),
+        (f"COPY <{source}> TO <{graph}>", graph),
+        (f"MOVE <{graph}> TO <{GRAPH}-moved>", graph),
+        (f"ADD <{source}> TO <{fake}>", fake),
+        (f"INSERT DATA {{ GRAPH <{fake}> {{ {forged} }} }}", fake),
+        (f"INSERT DATA {{ GRAPH <{RECORDS}> {{ {forged} }} }}", RECORDS),
+        (f"INSERT DATA {{ GRAPH <{RECORDS}/extra> {{ {forged} }} }}", f"{RECORDS}/extra"),
+        (f"DELETE WHERE {{ GRAPH <{RECORDS}> {{ ?s ?p ?o }} }}", RECORDS),
+        (f"DROP GRAPH <{RECORDS}>", RECORDS),
+        (f"COPY <{source}> TO <{RECORDS}>", RECORDS),
+    ]
+    before = dump(server)
+    for text, named in attempts:
+        reply = update(server, text)
+        assert reply.status_code == 403, (text, reply.text)
+        assert f"<{named}>" in reply.json()["detail"], reply.text
+        assert "nothing was changed" in reply.json()["detail"]
+    assert dump(server) == before
+    fetched = httpx.get(server.url + f"/submissions/{sid}", timeout=TIMEOUT).json()
+    assert fetched["quads"] == 7 and fetched["withdrawn"] is None
+    # Reading them is another matter: a copy out of a submission is a write elsewhere.
+    assert update(server, f"COPY <{graph}> TO <{GRAPH}-copied>").status_code == 200
+    assert len(held(server, f"{GRAPH}-copied")) == 7
+    # The Graph Store Protocol refuses them in any spelling, before reading the body.
+    before = dump(server)
+    for target in (graph, fake, RECORDS, BASE + "graph/%73ubmission/" + sid):
+        reply = call(server, "PUT", target, named_place("x"), **auth(TOKEN))
+        assert reply.status_code == 403, reply.text
+    assert dump(server) == before

@@ -15,8 +15,9 @@ A withdrawal removes the submission's graph and adds `<…/submission/<id>/withd
 prov:Activity: who, when, why, and as its rdf:value the N-Quads it removed) with
 `prov:wasInvalidatedBy` on the graph: nothing vanishes without trace. A SPARQL update or a Graph
 Store Protocol write leaves `<base>record/write/<id>` (who, when, what it was as rdf:value, the
-counts in rdfs:comment). Only this module writes the records graph; an update that would touch
-it is refused. The agent is the write token's name, never the token.
+counts in rdfs:comment). Only this module writes the records and submission graphs, through
+the engine's `record` and `submission` leave; any other write that would touch them is refused
+(`protection`). The agent is the write token's name, never the token.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, RdfFormat, parse
 
 from .engine_api import Engine, QueryRequest, UpdateOutcome
-from .errors import BadRequest, ForbiddenOperation, NotFound
+from .errors import BadRequest, NotFound
 
 PROV = "http://www.w3.org/ns/prov#"
 DCTERMS = "http://purl.org/dc/terms/"
@@ -165,11 +166,10 @@ class Records:
         ]
 
     def write(self, who: str, what: str, text: str) -> Recorder:
-        """The recorder of one SPARQL update or Graph Store Protocol write: it refuses a change
-        that touches the records graph, and returns the record of the change it is given."""
+        """The recorder of one SPARQL update or Graph Store Protocol write: the record of the
+        change it is given (the engine refuses a change touching the records: `protection`)."""
 
         def record(removed: Sequence[Quad], added: Sequence[Quad]) -> list[Quad]:
-            self.refuse_records(list(removed) + list(added), what)
             wid = new_id()
             act = self.names.write(wid)
             summary = f"{what}: added {len(added)} quads, removed {len(removed)}"
@@ -184,14 +184,6 @@ class Records:
             ]
 
         return record
-
-    def refuse_records(self, quads: Sequence[Quad], what: str) -> None:
-        if any(q.graph_name == self._g for q in quads):
-            raise ForbiddenOperation(
-                f"{what} would change <{self.names.records_graph}>, the record of who wrote "
-                "what, which only the service writes; nothing was changed",
-                graph=self.names.records_graph,
-            )
 
 
 def check_message(message: str | None, what: str) -> str:
@@ -228,7 +220,12 @@ def submit(
     """Commit a submission (its quads, already in its graph) with its record in one change."""
     record = records.submission(sid, who, message, sources_of(quads, source))
     return engine.change(
-        [], list(quads) + record, note=f"submission {sid} by {who}", what="the submission"
+        [],
+        list(quads),
+        note=f"submission {sid} by {who}",
+        what="the submission",
+        record=lambda _removed, _added: record,
+        submission=records.names.graph(sid),
     )
 
 
@@ -238,10 +235,13 @@ def withdraw(engine: Engine, records: Records, sid: str, who: str, why: str) -> 
     if info["withdrawn"] is not None:
         raise NotFound(f"submission {sid} was already withdrawn", id=sid)
     graph = records.names.graph(sid)
-    gone = graph_quads(engine, graph)
-    record = records.withdrawal(sid, who, why, gone)
     outcome = engine.change(
-        gone, record, note=f"withdrawal of {sid} by {who}", what="the withdrawal"
+        graph_quads(engine, graph),
+        [],
+        note=f"withdrawal of {sid} by {who}",
+        what="the withdrawal",
+        record=lambda removed, _added: records.withdrawal(sid, who, why, removed),
+        submission=graph,
     )
     return outcome.removed
 
