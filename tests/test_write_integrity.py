@@ -172,3 +172,47 @@ def test_submissions_and_records_are_written_by_the_submissions_machinery_only(s
         reply = call(server, "PUT", target, named_place("x"), **auth(TOKEN))
         assert reply.status_code == 403, reply.text
     assert dump(server) == before
+
+
+# ---------------------------------------------------------------- 3. names in normal form
+
+LOOKALIKES = [
+    (BASE + "graph/facts/../records", RECORDS),
+    (BASE + "graph/./records", RECORDS),
+    ("https://W3ID.org/lec-kg/graph/records", RECORDS),
+    ("HTTPS://w3id.org/lec-kg/graph/records", RECORDS),
+    (BASE + "graph/%72ecords", RECORDS),
+    (BASE + "graph/submission/../facts/x", BASE + "graph/facts/x"),
+    (BASE + "graph/submitted/./x", BASE + "graph/submitted/x"),
+]
+
+
+@pytest.mark.parametrize(("graph", "normal"), LOOKALIKES)
+def test_a_graph_not_named_in_normal_form_is_refused(server, graph, normal) -> None:
+    """Every write path: a SPARQL update (INSERT DATA, a graph computed in WHERE, COPY) and the
+    Graph Store Protocol are 400 naming the IRI and its normal form; nothing changes."""
+    source = f"{GRAPH}-names"
+    if call(server, "GET", source).status_code == 404:
+        assert call(server, "PUT", source, named_place("n"), **auth(TOKEN)).status_code == 201
+    triple = f'<{PLACE.format("n")}> <{LABEL}> "another"@en'
+    before = dump(server)
+    for text in (
+        f"INSERT DATA {{ GRAPH <{graph}> {{ {triple} }} }}",
+        f'INSERT {{ GRAPH ?g {{ {triple} }} }} WHERE {{ BIND(IRI("{graph}") AS ?g) }}',
+        f"COPY <{source}> TO <{graph}>",
+    ):
+        reply = update(server, text)
+        assert reply.status_code == 400, (text, reply.text)
+        body = reply.json()
+        assert (body["graph"], body["normal"]) == (graph, normal), body
+        assert f"<{graph}>" in body["detail"] and f"<{normal}>" in body["detail"]
+    assert dump(server) == before
+    for method in ("PUT", "POST"):
+        reply = call(server, method, graph, named_place("n"), **auth(TOKEN))
+        assert reply.status_code in (400, 403), reply.text
+        assert reply.status_code == 403 or reply.json()["normal"] == normal
+    assert dump(server) == before
+    void = httpx.get(
+        server.url + "/.well-known/void", headers={"Accept": "text/turtle"}, timeout=TIMEOUT
+    )
+    assert void.status_code == 200 and "/./" not in void.text and "/../" not in void.text

@@ -25,9 +25,13 @@ written: a writer cannot make a class empty, two classes one, or a property tran
 
 A write made now (a SPARQL update, a Graph Store Protocol request, `lec-kg add`, a submission or
 a withdrawal; not a change replayed from the journal, which was judged when it was made) passes
-one more rule first (`refuse_write`):
+two more rules, after rule 1 (`refuse_write`):
 
-3. Kept graphs. `<base>graph/records` (and below it) holds the record of who wrote what, and
+3. Names. A quad is added only to a graph named in normal form (see `normal_iri`): another
+   spelling of a name (`graph/facts/../records`, `HTTPS://W3ID.org/...`, `graph/%72ecords`) is
+   refused (400, naming the normal form), so no two names of one graph are served, published
+   or dumped apart. A graph written under such a name before may still be emptied.
+4. Kept graphs. `<base>graph/records` (and below it) holds the record of who wrote what, and
    each `<base>graph/submission/<id>` one submission, never edited: only the engine's own record
    quads (the `record` of `Engine.update` and `Engine.change`) and the submissions machinery
    (`submissions.submit` and `withdraw`, which name the one submission graph they create or
@@ -42,7 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pyoxigraph import DefaultGraph, NamedNode, Quad, Triple
 
-from .errors import Forbidden, ForbiddenOperation, ValidationFailed
+from .errors import BadRequest, Forbidden, ForbiddenOperation, ValidationFailed
 from .namespaces import CANONICAL_BASE
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -127,7 +131,7 @@ class Protection:
             return f"<{p}> to <{o.value}> changes a term of the ontology; only ontology/*.ttl may"
         return None
 
-    # ------------------------------------------------------------ rule 3: kept graphs
+    # ------------------------------------------------------ rules 3 and 4: names, kept graphs
 
     def records_graph(self, graph: str | None) -> bool:
         """True for the records graph (or a graph below it)."""
@@ -154,8 +158,21 @@ class Protection:
         what: str,
         submission: str | None = None,
     ) -> None:
-        """Raise Forbidden for a write made now that would add or remove a quad in a kept graph
-        (rule 3), but the one `submission` graph the submissions machinery names."""
+        """Raise for a write made now that breaks rule 1 (ForbiddenOperation), adds to a graph
+        not named in normal form (rule 3, BadRequest) or would add or remove a quad in a kept
+        graph (rule 4, Forbidden) but the one `submission` graph the submissions machinery
+        names. Rule 2 is `refuse_change`'s, after."""
+        removed, added = list(removed), list(added)
+        self._refuse_closed(removed, added)
+        for name in dict.fromkeys(q.graph_name for q in added):  # graph names are few
+            if isinstance(name, NamedNode) and (normal := normal_iri(name.value)) != name.value:
+                raise BadRequest(
+                    f"{what} would write into <{name.value}>, a graph name not in normal form; "
+                    f"name it <{normal}> (scheme and host in lower case, no dot segments, "
+                    "unreserved characters unescaped); nothing was changed",
+                    graph=name.value,
+                    normal=normal,
+                )
         refused: dict[str, str] = {}
         for q in (*removed, *added):
             g = q.graph_name
@@ -178,6 +195,19 @@ class Protection:
         """Raise ForbiddenOperation (a closed graph) or ValidationFailed (a statement) for the
         first quad of the change that breaks a rule; nothing has been changed yet."""
         added = list(added)
+        self._refuse_closed(removed, added)
+        for q in added:
+            why = self.statement_problem(q)
+            if why is not None:
+                raise ValidationFailed(
+                    f"the update would state {_triple_text(q)} in {_graph_text(q)}: {why}; "
+                    "nothing was changed",
+                    triple=_triple_text(q),
+                    graph=_graph_text(q),
+                )
+
+    def _refuse_closed(self, removed: Iterable[Quad], added: Iterable[Quad]) -> None:
+        """Rule 1 on a change: ForbiddenOperation for the graphs it may not touch."""
         refused: dict[str, str] = {}
         for q in (*removed, *added):
             g = q.graph_name
@@ -196,15 +226,6 @@ class Protection:
                 f"({refused[closed[0]]}); nothing was changed",
                 graphs=closed,
             )
-        for q in added:
-            why = self.statement_problem(q)
-            if why is not None:
-                raise ValidationFailed(
-                    f"the update would state {_triple_text(q)} in {_graph_text(q)}: {why}; "
-                    "nothing was changed",
-                    triple=_triple_text(q),
-                    graph=_graph_text(q),
-                )
 
     def store_problem(self, quads: Iterable[Quad], shipped: Iterable[str]) -> str | None:
         """Why a store (shipped files plus journal) may not be served, or None: a graph under a

@@ -138,7 +138,7 @@ class WriteSide:
         `what` names it in messages ("the submission"), `note` is journaled with it. The change
         is net: a quad both removed and added stays (a PUT of a graph's own content keeps it).
         `record` gives the quads that record it, as for `update`; `submission` is the one
-        submission graph the submissions machinery may create or remove (`protection` rule 3)."""
+        submission graph the submissions machinery may create or remove (`protection` rule 4)."""
         self._require_ready()
         with self._write_lock, self._store.writing(), self._change_lock:
             self._sync_locked()
