@@ -8,12 +8,13 @@ Every refusal leaves the store as it was (every quad compared before and after).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from rdflib import Graph
+from rdflib import Dataset, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 
 from tests.conftest import TOKEN, LiveServer, serving
@@ -26,6 +27,7 @@ GRAPH = BASE + "graph/submitted/integrity"
 PROV = "http://www.w3.org/ns/prov#"
 RDF_VALUE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#value"
 LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
+ALT_LABEL = "http://www.w3.org/2004/02/skos/core#altLabel"
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +218,66 @@ def test_a_graph_not_named_in_normal_form_is_refused(server, graph, normal) -> N
         server.url + "/.well-known/void", headers={"Accept": "text/turtle"}, timeout=TIMEOUT
     )
     assert void.status_code == 200 and "/./" not in void.text and "/../" not in void.text
+
+
+# ---------------------------------------------------------------- 4. removals are recorded
+
+REMOVED = (
+    "PREFIX prov: <http://www.w3.org/ns/prov#> SELECT ?quads WHERE { GRAPH <%s> { "
+    "?w <%s> %s ; prov:invalidated ?gone . ?gone a prov:Entity ; prov:value ?quads } }"
+)
+
+
+def removed_by(server: LiveServer, text: str) -> list[Dataset]:
+    """The quads each write recorded with `text` removed, as datasets."""
+    rows = select(server, REMOVED % (RECORDS, RDF_VALUE, json.dumps(text)))
+    return [Dataset().parse(data=row["quads"], format="nquads") for row in rows]
+
+
+def quads_of(server: LiveServer, graph: str) -> Dataset:
+    reply = call(server, "GET", graph, Accept="application/n-quads")
+    assert reply.status_code == 200, reply.text
+    return Dataset().parse(data=reply.text, format="nquads")
+
+
+def same(a: Dataset, b: Dataset, graph: str) -> bool:
+    """The same triples in `graph`, and no quad in another graph."""
+    others = {c.identifier for c in (*a.graphs(), *b.graphs()) if len(c)}
+    return others == {URIRef(graph)} and isomorphic(a.graph(URIRef(graph)), b.graph(URIRef(graph)))
+
+
+def test_what_a_gsp_write_removes_can_be_read_back_from_the_records(server) -> None:
+    graph = f"{GRAPH}-removed"
+    body = named_place("r1") + place("r2").replace(PREFIXES, "")
+    assert call(server, "PUT", graph, body, **auth(TOKEN)).status_code == 201
+    assert removed_by(server, f"PUT <{graph}>") == []  # nothing was removed
+    first = quads_of(server, graph)
+    assert call(server, "PUT", graph, named_place("r3"), **auth(TOKEN)).status_code == 204
+    (replaced,) = removed_by(server, f"PUT <{graph}>")
+    assert same(replaced, first, graph) and len(replaced.graph(URIRef(graph))) == len(turtle(body))
+    second = quads_of(server, graph)
+    assert call(server, "DELETE", graph, **auth(TOKEN)).status_code == 204
+    (deleted,) = removed_by(server, f"DELETE <{graph}>")
+    assert same(deleted, second, graph) and len(deleted.graph(URIRef(graph))) == len(
+        turtle(named_place("r3"))
+    )
+
+
+def test_what_a_sparql_update_removes_can_be_read_back_from_the_records(server) -> None:
+    graph = f"{GRAPH}-dropped"
+    assert call(server, "PUT", graph, named_place("d"), **auth(TOKEN)).status_code == 201
+    held_before = quads_of(server, graph)
+    label = f'<{PLACE.format("d")}> <{ALT_LABEL}> "D"@en'
+    assert update(server, f"INSERT DATA {{ GRAPH <{graph}> {{ {label} }} }}").status_code == 200
+    text = f"DELETE DATA {{ GRAPH <{graph}> {{ {label} }} }}"
+    assert update(server, text).status_code == 200
+    (one,) = removed_by(server, text)
+    assert set(one.graph(URIRef(graph))) == {
+        (URIRef(PLACE.format("d")), URIRef(ALT_LABEL), Literal("D", lang="en"))
+    }
+    rest = quads_of(server, graph)
+    assert same(rest, held_before, graph)
+    text = f"DROP GRAPH <{graph}>"
+    assert update(server, text).status_code == 200
+    (dropped,) = removed_by(server, text)
+    assert same(dropped, rest, graph)

@@ -15,9 +15,11 @@ A withdrawal removes the submission's graph and adds `<…/submission/<id>/withd
 prov:Activity: who, when, why, and as its rdf:value the N-Quads it removed) with
 `prov:wasInvalidatedBy` on the graph: nothing vanishes without trace. A SPARQL update or a Graph
 Store Protocol write leaves `<base>record/write/<id>` (who, when, what it was as rdf:value, the
-counts in rdfs:comment). Only this module writes the records and submission graphs, through
-the engine's `record` and `submission` leave; any other write that would touch them is refused
-(`protection`). The agent is the write token's name, never the token.
+counts in rdfs:comment) and, when it removed something, `prov:invalidated <…/write/<id>/removed>`
+(a prov:Entity whose prov:value is the N-Quads it removed). Only this module writes the records
+and submission graphs, through the engine's `record` and `submission` leave; any other write
+that would touch them is refused (`protection`). The agent is the write token's name, never
+the token.
 """
 
 from __future__ import annotations
@@ -159,7 +161,7 @@ class Records:
             self._q(act, PROV + "endedAtTime", when),
             self._q(act, PROV + "used", NamedNode(graph)),
             self._q(act, RDFS + "comment", _text(why)),
-            self._q(act, RDF + "value", _text("".join(f"{q} .\n" for q in removed))),
+            self._q(act, RDF + "value", _text(_nquads(removed))),
             self._q(graph, PROV + "wasInvalidatedBy", NamedNode(act)),
             self._q(graph, PROV + "invalidatedAtTime", when),
             *self._agent(who),
@@ -173,7 +175,7 @@ class Records:
             wid = new_id()
             act = self.names.write(wid)
             summary = f"{what}: added {len(added)} quads, removed {len(removed)}"
-            return [
+            out = [
                 self._q(act, RDF + "type", NamedNode(PROV + "Activity")),
                 self._q(act, DCTERMS + "identifier", _text(wid)),
                 self._q(act, PROV + "wasAssociatedWith", NamedNode(self.names.agent(who))),
@@ -182,8 +184,21 @@ class Records:
                 self._q(act, RDF + "value", _text(text)),
                 *self._agent(who),
             ]
+            if removed:  # what it removed, as a withdrawal keeps it: nothing vanishes
+                gone = f"{act}/removed"
+                out += [
+                    self._q(act, PROV + "invalidated", NamedNode(gone)),
+                    self._q(gone, RDF + "type", NamedNode(PROV + "Entity")),
+                    self._q(gone, RDFS + "comment", _text(f"the {len(removed)} quads removed")),
+                    self._q(gone, PROV + "value", _text(_nquads(removed))),
+                ]
+            return out
 
         return record
+
+
+def _nquads(quads: Sequence[Quad]) -> str:
+    return "".join(f"{q} .\n" for q in quads)
 
 
 def check_message(message: str | None, what: str) -> str:
