@@ -25,6 +25,7 @@ from tests.test_submissions import PLACE, PREFIXES, RECORDS, REPORT, auth, dump,
 BASE = "https://w3id.org/lec-kg/"
 GRAPH = BASE + "graph/submitted/integrity"
 PROV = "http://www.w3.org/ns/prov#"
+DCTERMS = "http://purl.org/dc/terms/"
 RDF_VALUE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#value"
 LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 ALT_LABEL = "http://www.w3.org/2004/02/skos/core#altLabel"
@@ -281,3 +282,45 @@ def test_what_a_sparql_update_removes_can_be_read_back_from_the_records(server) 
     assert update(server, text).status_code == 200
     (dropped,) = removed_by(server, text)
     assert same(dropped, rest, graph)
+
+
+# ---------------------------------------------------------------- 5. sources
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "not an iri",
+        "javascript:alert(8)",
+        "data:text/html,<b>x</b>",
+        "/relative/path",
+        "http://",
+        "https://example.org/a b",
+        "ftp://example.org/report.pdf",
+    ],
+)
+def test_a_source_that_is_not_an_http_iri_is_400_naming_it(server, source) -> None:
+    before = dump(server)
+    reply = submit(server, "bad-source", source=[f"{REPORT}", source])
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["source"] == source and repr(source) in reply.json()["detail"]
+    assert dump(server) == before
+
+
+def test_every_source_is_kept_and_the_json_and_the_rdf_agree(server) -> None:
+    sources = [REPORT, "https://example.org/report?page=2&x=%20y", "http://example.org/b"]
+    reply = submit(server, "sources", source=sources)
+    assert reply.status_code == 201, reply.text
+    sid = reply.json()["id"]
+    listed = httpx.get(server.url + "/submissions", timeout=TIMEOUT).json()["submissions"]
+    (entry,) = [s for s in listed if s["id"] == sid]
+    fetched = httpx.get(server.url + f"/submissions/{sid}", timeout=TIMEOUT).json()
+    assert sorted(entry["sources"]) == sorted(fetched["sources"]) == sorted(sources)
+    trig = httpx.get(server.url + f"/submissions/{sid}", params={"format": "trig"}, timeout=TIMEOUT)
+    cited = {
+        str(o)
+        for o in Dataset(default_union=True)
+        .parse(data=trig.text, format="trig")
+        .objects(URIRef(f"{BASE}record/submission/{sid}"), URIRef(DCTERMS + "source"))
+    }
+    assert cited == set(sources)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, RdfFormat, parse
 
@@ -99,11 +100,22 @@ def _text(value: str) -> Literal:
     return Literal(value)
 
 
-def _cited(source: str) -> NamedNode | Literal:
-    """A cited source: an IRI when it is an http(s) URL, else its text."""
-    if source.startswith(("http://", "https://")) and not any(c in source for c in ' <>"{}|\\^`'):
-        return NamedNode(source)
-    return Literal(source)
+def cited(source: str) -> NamedNode:
+    """A source a request cites: an absolute http(s) IRI, else 400 naming the value."""
+    text = source.strip()
+    try:
+        parts = urlsplit(text)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname)
+        good = good and not any(c in text for c in ' <>"{}|\\^`') and text.isprintable()
+        iri = NamedNode(text) if good else None
+    except ValueError:
+        iri = None
+    if iri is None:
+        raise BadRequest(
+            f"source={source!r} is not an absolute http(s) IRI; cite the source by its URL",
+            source=source,
+        )
+    return iri
 
 
 class Records:
@@ -208,11 +220,12 @@ def check_message(message: str | None, what: str) -> str:
     return text
 
 
-def sources_of(quads: Sequence[Quad], given: str | None) -> list[NamedNode | Literal]:
-    """The sources a submission cites: the one given with the request, else every object of
-    dcterms:source in its data."""
-    if given and given.strip():
-        return [_cited(given.strip())]
+def sources_of(quads: Sequence[Quad], given: Sequence[str]) -> list[NamedNode | Literal]:
+    """The sources a submission cites: every one given with the request (absolute http(s)
+    IRIs, blank values ignored), else every object of dcterms:source in its data."""
+    named = [cited(g) for g in given if g.strip()]
+    if named:
+        return list(dict.fromkeys(named))
     found: dict[Any, None] = {}
     for q in quads:
         if q.predicate.value == DCTERMS + "source" and not isinstance(q.object, BlankNode):
@@ -230,10 +243,11 @@ def submit(
     quads: Sequence[Quad],
     who: str,
     message: str,
-    source: str | None,
+    sources: Sequence[str] = (),
 ) -> UpdateOutcome:
-    """Commit a submission (its quads, already in its graph) with its record in one change."""
-    record = records.submission(sid, who, message, sources_of(quads, source))
+    """Commit a submission (its quads, already in its graph) with its record in one change;
+    `sources`: the ones the request cites (400 for one that is not an http(s) IRI)."""
+    record = records.submission(sid, who, message, sources_of(quads, sources))
     return engine.change(
         [],
         list(quads),
@@ -272,9 +286,7 @@ LIST_QUERY = """
 PREFIX prov: <http://www.w3.org/ns/prov#>
 PREFIX dcterms: <http://purl.org/dc/terms/>
 PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-SELECT ?id ?graph ?who ?when ?message
-       (GROUP_CONCAT(DISTINCT STR(?source); SEPARATOR=" ") AS ?sources)
-       ?withdrawnBy ?withdrawnAt ?why
+SELECT DISTINCT ?id ?graph ?who ?when ?message ?source ?withdrawnBy ?withdrawnAt ?why
 WHERE { GRAPH <%(records)s> {
   ?act prov:generated ?graph ; dcterms:identifier ?id ; prov:wasAssociatedWith ?agent ;
        prov:endedAtTime ?when .
@@ -286,8 +298,7 @@ WHERE { GRAPH <%(records)s> {
              prov:endedAtTime ?withdrawnAt . ?wa rdfs:label ?withdrawnBy .
              OPTIONAL { ?w rdfs:comment ?why } }
 } }
-GROUP BY ?id ?graph ?who ?when ?message ?withdrawnBy ?withdrawnAt ?why
-ORDER BY ?when ?id
+ORDER BY ?when ?id STR(?source)
 """
 
 
@@ -297,9 +308,13 @@ def listing(engine: Engine, records: Records, sid: str | None = None) -> list[di
     text = LIST_QUERY % {"records": records.names.records_graph, "filter": where}
     result = engine.query(QueryRequest(text), JSON_RESULTS)
     rows = json.loads(result.body)["results"]["bindings"]
-    out = []
-    for row in rows:
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:  # one per source: each source whole, as the RDF holds it
         value = {k: v["value"] for k, v in row.items()}
+        if value["id"] in out:
+            if "source" in value:
+                out[value["id"]]["sources"].append(value["source"])
+            continue
         withdrawn = None
         if "withdrawnAt" in value:
             withdrawn = {
@@ -307,18 +322,16 @@ def listing(engine: Engine, records: Records, sid: str | None = None) -> list[di
                 "when": value["withdrawnAt"],
                 "why": value.get("why"),
             }
-        out.append(
-            {
-                "id": value["id"],
-                "graph": value["graph"],
-                "who": value["who"],
-                "when": value["when"],
-                "message": value.get("message", ""),
-                "sources": value["sources"].split() if value.get("sources") else [],
-                "withdrawn": withdrawn,
-            }
-        )
-    return out
+        out[value["id"]] = {
+            "id": value["id"],
+            "graph": value["graph"],
+            "who": value["who"],
+            "when": value["when"],
+            "message": value.get("message", ""),
+            "sources": [value["source"]] if "source" in value else [],
+            "withdrawn": withdrawn,
+        }
+    return list(out.values())
 
 
 def fetch(engine: Engine, records: Records, sid: str) -> dict[str, Any]:
