@@ -470,7 +470,7 @@ def test_a_submission_is_kept_listed_fetched_exported_and_withdrawn(server) -> N
         headers=auth(ALICE),
         timeout=TIMEOUT,
     )
-    assert again.status_code == 404
+    assert again.status_code == 409
     assert (
         httpx.get(server.url + "/submissions/ffffffffffff0000", timeout=TIMEOUT).status_code == 404
     )

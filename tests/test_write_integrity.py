@@ -324,3 +324,27 @@ def test_every_source_is_kept_and_the_json_and_the_rdf_agree(server) -> None:
         .objects(URIRef(f"{BASE}record/submission/{sid}"), URIRef(DCTERMS + "source"))
     }
     assert cited == set(sources)
+
+
+# ---------------------------------------------------------------- 6. withdrawn once
+
+
+def test_a_second_withdrawal_is_409_saying_when_and_by_whom(server) -> None:
+    made = submit(server, "twice")
+    assert made.status_code == 201, made.text
+    sid = made.json()["id"]
+    url = server.url + f"/submissions/{sid}"
+    first = httpx.delete(url, params={"message": "a test"}, headers=auth(TOKEN), timeout=TIMEOUT)
+    assert first.status_code == 200, first.text
+    withdrawn = first.json()["withdrawn"]
+    before = dump(server)
+    again = httpx.delete(url, params={"message": "again"}, headers=auth(TOKEN), timeout=TIMEOUT)
+    assert again.status_code == 409, again.text
+    body = again.json()
+    assert body["withdrawn"] == withdrawn and body["id"] == sid
+    assert withdrawn["when"] in body["detail"] and f"by {withdrawn['who']}" in body["detail"]
+    assert dump(server) == before
+    assert httpx.get(url, timeout=TIMEOUT).status_code == 200
+    nowhere = server.url + "/submissions/ffffffffffff0000"
+    gone = httpx.delete(nowhere, params={"message": "x"}, headers=auth(TOKEN), timeout=TIMEOUT)
+    assert gone.status_code == 404

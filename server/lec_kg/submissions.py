@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, RdfFormat, parse
 
 from .engine_api import Engine, QueryRequest, UpdateOutcome
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, Conflict, NotFound
 
 PROV = "http://www.w3.org/ns/prov#"
 DCTERMS = "http://purl.org/dc/terms/"
@@ -259,10 +259,9 @@ def submit(
 
 
 def withdraw(engine: Engine, records: Records, sid: str, who: str, why: str) -> int:
-    """Remove a submission's graph, recording who withdrew it, when, why and what it held."""
-    info = fetch(engine, records, sid)
-    if info["withdrawn"] is not None:
-        raise NotFound(f"submission {sid} was already withdrawn", id=sid)
+    """Remove a submission's graph, recording who withdrew it, when, why and what it held;
+    409 when it was withdrawn already, saying when and by whom."""
+    _refuse_withdrawn(fetch(engine, records, sid))
     graph = records.names.graph(sid)
     outcome = engine.change(
         graph_quads(engine, graph),
@@ -272,7 +271,21 @@ def withdraw(engine: Engine, records: Records, sid: str, who: str, why: str) -> 
         record=lambda removed, _added: records.withdrawal(sid, who, why, removed),
         submission=graph,
     )
+    if outcome.removed == 0:  # another withdrawal came first
+        _refuse_withdrawn(fetch(engine, records, sid))
     return outcome.removed
+
+
+def _refuse_withdrawn(info: dict[str, Any]) -> None:
+    gone = info["withdrawn"]
+    if gone is not None:
+        why = f" ({gone['why']})" if gone.get("why") else ""
+        raise Conflict(
+            f"submission {info['id']} was already withdrawn at {gone['when']} by "
+            f"{gone['who']}{why}; nothing was changed",
+            id=info["id"],
+            withdrawn=gone,
+        )
 
 
 def graph_quads(engine: Engine, graph: str) -> list[Quad]:
