@@ -499,7 +499,7 @@ def test_a_submission_is_kept_listed_fetched_exported_and_withdrawn(server) -> N
         headers=auth(ALICE),
         timeout=TIMEOUT,
     )
-    assert again.status_code == 404
+    assert again.status_code == 409
     assert (
         httpx.get(server.url + "/submissions/ffffffffffff0000", timeout=TIMEOUT).status_code == 404
     )
@@ -536,12 +536,12 @@ def test_every_write_is_attributed_to_its_token_name(server) -> None:
     refused = httpx.post(
         server.sparql, data={"update": forged}, headers=auth(ALICE), timeout=TIMEOUT
     )
-    assert refused.status_code == 400 and "records" in refused.json()["detail"]
+    assert refused.status_code == 403 and "records" in refused.json()["detail"]
     erase = f"DELETE WHERE {{ GRAPH <{RECORDS}> {{ ?s ?p ?o }} }}"
     refused = httpx.post(
         server.sparql, data={"update": erase}, headers=auth(ALICE), timeout=TIMEOUT
     )
-    assert refused.status_code == 400
+    assert refused.status_code == 403
     assert dump(server) == before
     log = server.log.read_text(errors="replace")
     assert ALICE not in log and BOB not in log and SINGLE not in log

@@ -104,10 +104,19 @@ class Engine(Protocol):
         may refuse it."""
 
     def change(
-        self, removed: Sequence[Any], added: Sequence[Any], *, note: str, what: str
+        self,
+        removed: Sequence[Any],
+        added: Sequence[Any],
+        *,
+        note: str,
+        what: str,
+        record: Callable[[Sequence[Any], Sequence[Any]], list[Any]] | None = None,
+        submission: str | None = None,
     ) -> UpdateOutcome:
         """Commit a change given as quads (removed, added) with the same checks, validation and
-        durability as an update; a rejected change leaves the store as it was."""
+        durability as an update; a rejected change leaves the store as it was. A quad both
+        removed and added stays. `record` as for `update`; `submission`: the one submission
+        graph the submissions machinery creates or removes (no other write may touch one)."""
 
     def check(self, removed: Sequence[Any], added: Sequence[Any]) -> Any:
         """The validation report `change` would act on, nothing written (a dry run): the

@@ -72,6 +72,13 @@ class NotFound(LecKgError):
     title = "not found"
 
 
+class Conflict(LecKgError):
+    """The request conflicts with the thing's state (a submission already withdrawn)."""
+
+    status = 409
+    title = "conflict"
+
+
 class MethodNotAllowed(LecKgError):
     """The method does not apply to this resource (writing the union default graph);
     `allow` goes out as the Allow header."""

@@ -1,4 +1,5 @@
-"""What no write may change: the release's ontology and shapes, and the engine's inferred graph.
+"""What no write may change: the release's ontology and shapes, and the engine's inferred graph;
+and what only the submissions machinery writes: submissions and the records of writes.
 
 Every change passes two rules before it is validated (an update, `lec-kg add`, a change another
 process journaled), and the whole store passes them at start-up:
@@ -21,6 +22,20 @@ process journaled), and the whole store passes them at start-up:
 
 So the rules of inference and the targets of the shapes are what the release says, whatever is
 written: a writer cannot make a class empty, two classes one, or a property transitive.
+
+A write made now (a SPARQL update, a Graph Store Protocol request, `lec-kg add`, a submission or
+a withdrawal; not a change replayed from the journal, which was judged when it was made) passes
+two more rules, after rule 1 (`refuse_write`):
+
+3. Names. A quad is added only to a graph named in normal form (see `normal_iri`): another
+   spelling of a name (`graph/facts/../records`, `HTTPS://W3ID.org/...`, `graph/%72ecords`) is
+   refused (400, naming the normal form), so no two names of one graph are served, published
+   or dumped apart. A graph written under such a name before may still be emptied.
+4. Kept graphs. `<base>graph/records` (and below it) holds the record of who wrote what, and
+   each `<base>graph/submission/<id>` one submission, never edited: only the engine's own record
+   quads (the `record` of `Engine.update` and `Engine.change`) and the submissions machinery
+   (`submissions.submit` and `withdraw`, which name the one submission graph they create or
+   remove) may add or remove a quad there; any other write touching them is refused (403).
 """
 
 from __future__ import annotations
@@ -31,7 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pyoxigraph import DefaultGraph, NamedNode, Quad, Triple
 
-from .errors import ForbiddenOperation, ValidationFailed
+from .errors import BadRequest, Forbidden, ForbiddenOperation, ValidationFailed
 from .namespaces import CANONICAL_BASE
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -48,6 +63,8 @@ MEMBERSHIP_PREDICATES = frozenset(
     SKOS + n for n in ("inScheme", "topConceptOf", "member", "hasTopConcept")
 )
 PROTECTED_GRAPHS = ("graph/ontology", "graph/shapes", "graph/inferred")
+RECORDS_GRAPH = "graph/records"
+SUBMISSION_GRAPHS = "graph/submission/"
 _UNRESERVED = re.compile(r"%([0-9A-Fa-f]{2})")
 
 
@@ -62,6 +79,9 @@ class Protection:
         )
         self._terms = frozenset(ontology_subjects)
         self._closed: dict[str, bool] = {}
+        self._records = frozenset(b + RECORDS_GRAPH for b in bases)
+        self._records_prefixes = tuple(r + "/" for r in self._records)
+        self._submission_prefixes = tuple(b + SUBMISSION_GRAPHS for b in bases)
 
     # ------------------------------------------------------------ rule 1: graphs
 
@@ -111,12 +131,83 @@ class Protection:
             return f"<{p}> to <{o.value}> changes a term of the ontology; only ontology/*.ttl may"
         return None
 
-    # ------------------------------------------------------------ both, on a change
+    # ------------------------------------------------------ rules 3 and 4: names, kept graphs
+
+    def records_graph(self, graph: str | None) -> bool:
+        """True for the records graph (or a graph below it)."""
+        return graph is not None and (
+            graph in self._records or graph.startswith(self._records_prefixes)
+        )
+
+    def kept_graph(self, graph: str) -> str | None:
+        """Why only the submissions machinery and the engine's records write `graph`, or None."""
+        if self.records_graph(graph):
+            return f"<{graph}> is the record of who wrote what, which only the service writes"
+        if graph.startswith(self._submission_prefixes):
+            return (
+                f"<{graph}> is a submission: it is never edited; withdraw it with DELETE "
+                "/submissions/{id} and submit anew"
+            )
+        return None
+
+    def refuse_write(
+        self,
+        removed: Iterable[Quad],
+        added: Iterable[Quad],
+        *,
+        what: str,
+        submission: str | None = None,
+    ) -> None:
+        """Raise for a write made now that breaks rule 1 (ForbiddenOperation), adds to a graph
+        not named in normal form (rule 3, BadRequest) or would add or remove a quad in a kept
+        graph (rule 4, Forbidden) but the one `submission` graph the submissions machinery
+        names. Rule 2 is `refuse_change`'s, after."""
+        removed, added = list(removed), list(added)
+        self._refuse_closed(removed, added)
+        for name in dict.fromkeys(q.graph_name for q in added):  # graph names are few
+            if isinstance(name, NamedNode) and (normal := normal_iri(name.value)) != name.value:
+                raise BadRequest(
+                    f"{what} would write into <{name.value}>, a graph name not in normal form; "
+                    f"name it <{normal}> (scheme and host in lower case, no dot segments, "
+                    "unreserved characters unescaped); nothing was changed",
+                    graph=name.value,
+                    normal=normal,
+                )
+        refused: dict[str, str] = {}
+        for q in (*removed, *added):
+            g = q.graph_name
+            if not isinstance(g, NamedNode) or g.value == submission or g.value in refused:
+                continue
+            why = self.kept_graph(g.value)
+            if why is not None:
+                refused[g.value] = why
+        if refused:
+            graphs = sorted(refused)
+            raise Forbidden(
+                f"{what} would change {', '.join(f'<{g}>' for g in graphs)}: "
+                f"{refused[graphs[0]]}; nothing was changed",
+                graphs=graphs,
+            )
+
+    # ------------------------------------------------------------ all, on a change
 
     def refuse_change(self, removed: Iterable[Quad], added: Iterable[Quad]) -> None:
         """Raise ForbiddenOperation (a closed graph) or ValidationFailed (a statement) for the
         first quad of the change that breaks a rule; nothing has been changed yet."""
         added = list(added)
+        self._refuse_closed(removed, added)
+        for q in added:
+            why = self.statement_problem(q)
+            if why is not None:
+                raise ValidationFailed(
+                    f"the update would state {_triple_text(q)} in {_graph_text(q)}: {why}; "
+                    "nothing was changed",
+                    triple=_triple_text(q),
+                    graph=_graph_text(q),
+                )
+
+    def _refuse_closed(self, removed: Iterable[Quad], added: Iterable[Quad]) -> None:
+        """Rule 1 on a change: ForbiddenOperation for the graphs it may not touch."""
         refused: dict[str, str] = {}
         for q in (*removed, *added):
             g = q.graph_name
@@ -135,15 +226,6 @@ class Protection:
                 f"({refused[closed[0]]}); nothing was changed",
                 graphs=closed,
             )
-        for q in added:
-            why = self.statement_problem(q)
-            if why is not None:
-                raise ValidationFailed(
-                    f"the update would state {_triple_text(q)} in {_graph_text(q)}: {why}; "
-                    "nothing was changed",
-                    triple=_triple_text(q),
-                    graph=_graph_text(q),
-                )
 
     def store_problem(self, quads: Iterable[Quad], shipped: Iterable[str]) -> str | None:
         """Why a store (shipped files plus journal) may not be served, or None: a graph under a

@@ -15,8 +15,11 @@ A withdrawal removes the submission's graph and adds `<…/submission/<id>/withd
 prov:Activity: who, when, why, and as its rdf:value the N-Quads it removed) with
 `prov:wasInvalidatedBy` on the graph: nothing vanishes without trace. A SPARQL update or a Graph
 Store Protocol write leaves `<base>record/write/<id>` (who, when, what it was as rdf:value, the
-counts in rdfs:comment). Only this module writes the records graph; an update that would touch
-it is refused. The agent is the write token's name, never the token.
+counts in rdfs:comment) and, when it removed something, `prov:invalidated <…/write/<id>/removed>`
+(a prov:Entity whose prov:value is the N-Quads it removed). Only this module writes the records
+and submission graphs, through the engine's `record` and `submission` leave; any other write
+that would touch them is refused (`protection`). The agent is the write token's name, never
+the token.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad, RdfFormat, parse
 
 from .engine_api import Engine, QueryRequest, UpdateOutcome
-from .errors import BadRequest, ForbiddenOperation, NotFound
+from .errors import BadRequest, Conflict, NotFound
 
 PROV = "http://www.w3.org/ns/prov#"
 DCTERMS = "http://purl.org/dc/terms/"
@@ -96,11 +100,22 @@ def _text(value: str) -> Literal:
     return Literal(value)
 
 
-def _cited(source: str) -> NamedNode | Literal:
-    """A cited source: an IRI when it is an http(s) URL, else its text."""
-    if source.startswith(("http://", "https://")) and not any(c in source for c in ' <>"{}|\\^`'):
-        return NamedNode(source)
-    return Literal(source)
+def cited(source: str) -> NamedNode:
+    """A source a request cites: an absolute http(s) IRI, else 400 naming the value."""
+    text = source.strip()
+    try:
+        parts = urlsplit(text)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname)
+        good = good and not any(c in text for c in ' <>"{}|\\^`') and text.isprintable()
+        iri = NamedNode(text) if good else None
+    except ValueError:
+        iri = None
+    if iri is None:
+        raise BadRequest(
+            f"source={source!r} is not an absolute http(s) IRI; cite the source by its URL",
+            source=source,
+        )
+    return iri
 
 
 class Records:
@@ -158,22 +173,21 @@ class Records:
             self._q(act, PROV + "endedAtTime", when),
             self._q(act, PROV + "used", NamedNode(graph)),
             self._q(act, RDFS + "comment", _text(why)),
-            self._q(act, RDF + "value", _text("".join(f"{q} .\n" for q in removed))),
+            self._q(act, RDF + "value", _text(_nquads(removed))),
             self._q(graph, PROV + "wasInvalidatedBy", NamedNode(act)),
             self._q(graph, PROV + "invalidatedAtTime", when),
             *self._agent(who),
         ]
 
     def write(self, who: str, what: str, text: str) -> Recorder:
-        """The recorder of one SPARQL update or Graph Store Protocol write: it refuses a change
-        that touches the records graph, and returns the record of the change it is given."""
+        """The recorder of one SPARQL update or Graph Store Protocol write: the record of the
+        change it is given (the engine refuses a change touching the records: `protection`)."""
 
         def record(removed: Sequence[Quad], added: Sequence[Quad]) -> list[Quad]:
-            self.refuse_records(list(removed) + list(added), what)
             wid = new_id()
             act = self.names.write(wid)
             summary = f"{what}: added {len(added)} quads, removed {len(removed)}"
-            return [
+            out = [
                 self._q(act, RDF + "type", NamedNode(PROV + "Activity")),
                 self._q(act, DCTERMS + "identifier", _text(wid)),
                 self._q(act, PROV + "wasAssociatedWith", NamedNode(self.names.agent(who))),
@@ -182,16 +196,21 @@ class Records:
                 self._q(act, RDF + "value", _text(text)),
                 *self._agent(who),
             ]
+            if removed:  # what it removed, as a withdrawal keeps it: nothing vanishes
+                gone = f"{act}/removed"
+                out += [
+                    self._q(act, PROV + "invalidated", NamedNode(gone)),
+                    self._q(gone, RDF + "type", NamedNode(PROV + "Entity")),
+                    self._q(gone, RDFS + "comment", _text(f"the {len(removed)} quads removed")),
+                    self._q(gone, PROV + "value", _text(_nquads(removed))),
+                ]
+            return out
 
         return record
 
-    def refuse_records(self, quads: Sequence[Quad], what: str) -> None:
-        if any(q.graph_name == self._g for q in quads):
-            raise ForbiddenOperation(
-                f"{what} would change <{self.names.records_graph}>, the record of who wrote "
-                "what, which only the service writes; nothing was changed",
-                graph=self.names.records_graph,
-            )
+
+def _nquads(quads: Sequence[Quad]) -> str:
+    return "".join(f"{q} .\n" for q in quads)
 
 
 def check_message(message: str | None, what: str) -> str:
@@ -201,11 +220,12 @@ def check_message(message: str | None, what: str) -> str:
     return text
 
 
-def sources_of(quads: Sequence[Quad], given: str | None) -> list[NamedNode | Literal]:
-    """The sources a submission cites: the one given with the request, else every object of
-    dcterms:source in its data."""
-    if given and given.strip():
-        return [_cited(given.strip())]
+def sources_of(quads: Sequence[Quad], given: Sequence[str]) -> list[NamedNode | Literal]:
+    """The sources a submission cites: every one given with the request (absolute http(s)
+    IRIs, blank values ignored), else every object of dcterms:source in its data."""
+    named = [cited(g) for g in given if g.strip()]
+    if named:
+        return list(dict.fromkeys(named))
     found: dict[Any, None] = {}
     for q in quads:
         if q.predicate.value == DCTERMS + "source" and not isinstance(q.object, BlankNode):
@@ -223,27 +243,49 @@ def submit(
     quads: Sequence[Quad],
     who: str,
     message: str,
-    source: str | None,
+    sources: Sequence[str] = (),
 ) -> UpdateOutcome:
-    """Commit a submission (its quads, already in its graph) with its record in one change."""
-    record = records.submission(sid, who, message, sources_of(quads, source))
+    """Commit a submission (its quads, already in its graph) with its record in one change;
+    `sources`: the ones the request cites (400 for one that is not an http(s) IRI)."""
+    record = records.submission(sid, who, message, sources_of(quads, sources))
     return engine.change(
-        [], list(quads) + record, note=f"submission {sid} by {who}", what="the submission"
+        [],
+        list(quads),
+        note=f"submission {sid} by {who}",
+        what="the submission",
+        record=lambda _removed, _added: record,
+        submission=records.names.graph(sid),
     )
 
 
 def withdraw(engine: Engine, records: Records, sid: str, who: str, why: str) -> int:
-    """Remove a submission's graph, recording who withdrew it, when, why and what it held."""
-    info = fetch(engine, records, sid)
-    if info["withdrawn"] is not None:
-        raise NotFound(f"submission {sid} was already withdrawn", id=sid)
+    """Remove a submission's graph, recording who withdrew it, when, why and what it held;
+    409 when it was withdrawn already, saying when and by whom."""
+    _refuse_withdrawn(fetch(engine, records, sid))
     graph = records.names.graph(sid)
-    gone = graph_quads(engine, graph)
-    record = records.withdrawal(sid, who, why, gone)
     outcome = engine.change(
-        gone, record, note=f"withdrawal of {sid} by {who}", what="the withdrawal"
+        graph_quads(engine, graph),
+        [],
+        note=f"withdrawal of {sid} by {who}",
+        what="the withdrawal",
+        record=lambda removed, _added: records.withdrawal(sid, who, why, removed),
+        submission=graph,
     )
+    if outcome.removed == 0:  # another withdrawal came first
+        _refuse_withdrawn(fetch(engine, records, sid))
     return outcome.removed
+
+
+def _refuse_withdrawn(info: dict[str, Any]) -> None:
+    gone = info["withdrawn"]
+    if gone is not None:
+        why = f" ({gone['why']})" if gone.get("why") else ""
+        raise Conflict(
+            f"submission {info['id']} was already withdrawn at {gone['when']} by "
+            f"{gone['who']}{why}; nothing was changed",
+            id=info["id"],
+            withdrawn=gone,
+        )
 
 
 def graph_quads(engine: Engine, graph: str) -> list[Quad]:
@@ -257,9 +299,7 @@ LIST_QUERY = """
 PREFIX prov: <http://www.w3.org/ns/prov#>
 PREFIX dcterms: <http://purl.org/dc/terms/>
 PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-SELECT ?id ?graph ?who ?when ?message
-       (GROUP_CONCAT(DISTINCT STR(?source); SEPARATOR=" ") AS ?sources)
-       ?withdrawnBy ?withdrawnAt ?why
+SELECT DISTINCT ?id ?graph ?who ?when ?message ?source ?withdrawnBy ?withdrawnAt ?why
 WHERE { GRAPH <%(records)s> {
   ?act prov:generated ?graph ; dcterms:identifier ?id ; prov:wasAssociatedWith ?agent ;
        prov:endedAtTime ?when .
@@ -271,8 +311,7 @@ WHERE { GRAPH <%(records)s> {
              prov:endedAtTime ?withdrawnAt . ?wa rdfs:label ?withdrawnBy .
              OPTIONAL { ?w rdfs:comment ?why } }
 } }
-GROUP BY ?id ?graph ?who ?when ?message ?withdrawnBy ?withdrawnAt ?why
-ORDER BY ?when ?id
+ORDER BY ?when ?id STR(?source)
 """
 
 
@@ -282,9 +321,13 @@ def listing(engine: Engine, records: Records, sid: str | None = None) -> list[di
     text = LIST_QUERY % {"records": records.names.records_graph, "filter": where}
     result = engine.query(QueryRequest(text), JSON_RESULTS)
     rows = json.loads(result.body)["results"]["bindings"]
-    out = []
-    for row in rows:
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:  # one per source: each source whole, as the RDF holds it
         value = {k: v["value"] for k, v in row.items()}
+        if value["id"] in out:
+            if "source" in value:
+                out[value["id"]]["sources"].append(value["source"])
+            continue
         withdrawn = None
         if "withdrawnAt" in value:
             withdrawn = {
@@ -292,18 +335,16 @@ def listing(engine: Engine, records: Records, sid: str | None = None) -> list[di
                 "when": value["withdrawnAt"],
                 "why": value.get("why"),
             }
-        out.append(
-            {
-                "id": value["id"],
-                "graph": value["graph"],
-                "who": value["who"],
-                "when": value["when"],
-                "message": value.get("message", ""),
-                "sources": value["sources"].split() if value.get("sources") else [],
-                "withdrawn": withdrawn,
-            }
-        )
-    return out
+        out[value["id"]] = {
+            "id": value["id"],
+            "graph": value["graph"],
+            "who": value["who"],
+            "when": value["when"],
+            "message": value.get("message", ""),
+            "sources": [value["source"]] if "source" in value else [],
+            "withdrawn": withdrawn,
+        }
+    return list(out.values())
 
 
 def fetch(engine: Engine, records: Records, sid: str) -> dict[str, Any]:

@@ -131,24 +131,27 @@ class WriteSide:
                     "maintains; nothing was changed",
                     graph=self.inferred_graph,
                 )
-            extra: list[Quad] = []
-            if record is not None and (removed or added):  # who, when, what (`submissions`)
-                self._refuse_read_only(removed, added)  # the protection's refusal comes first
-                have = set(added)
-                extra = [
-                    q
-                    for q in dict.fromkeys(record(removed, added))
-                    if q not in have and not self._store.contains(q)
-                ]
+            self._protection.refuse_write(removed, added, what="the update")
+            extra = self._recorded(record, removed, added)
             outcome = self._commit_locked(removed, added + extra, note=text, what="the update")
             return replace(outcome, added=outcome.added - len(extra))  # the update's own
 
     def change(
-        self, removed: Sequence[Quad], added: Sequence[Quad], *, note: str, what: str
+        self,
+        removed: Sequence[Quad],
+        added: Sequence[Quad],
+        *,
+        note: str,
+        what: str,
+        record: Recorder | None = None,
+        submission: str | None = None,
     ) -> UpdateOutcome:
         """Commit a change given as quads (a submission, a Graph Store Protocol request): the same
         checks, validation, journal and publication as an update; a rejected one changes nothing.
-        `what` names it in messages ("the submission"), `note` is journaled with it."""
+        `what` names it in messages ("the submission"), `note` is journaled with it. The change
+        is net: a quad both removed and added stays (a PUT of a graph's own content keeps it).
+        `record` gives the quads that record it, as for `update`; `submission` is the one
+        submission graph the submissions machinery may create or remove (`protection` rule 4)."""
         self._require_ready()
         with self._write_lock, self._store.writing(), self._change_lock:
             self._sync_locked()
@@ -158,9 +161,38 @@ class WriteSide:
                     "maintains; nothing was changed",
                     graph=self.inferred_graph,
                 )
-            present = [q for q in removed if self._store.contains(q)]
+            kept = set(added)
+            present = [
+                q for q in dict.fromkeys(removed) if q not in kept and self._store.contains(q)
+            ]
             new = [q for q in dict.fromkeys(added) if not self._store.contains(q)]
-            return self._commit_locked(present, new, note=note, what=what)
+            self._protection.refuse_write(present, new, what=what, submission=submission)
+            extra = self._recorded(record, present, new)
+            outcome = self._commit_locked(present, new + extra, note=note, what=what)
+            return replace(outcome, added=outcome.added - len(extra))  # the change's own
+
+    def _recorded(
+        self, record: Recorder | None, removed: list[Quad], added: list[Quad]
+    ) -> list[Quad]:
+        """The record of a change (who, when, what: `submissions`), none for no change; only
+        in the records graph, and new. The protection's refusals come first."""
+        if record is None or not (removed or added):
+            return []
+        self._refuse_read_only(removed, added)
+        have = set(added)
+        extra = [
+            q
+            for q in dict.fromkeys(record(removed, added))
+            if q not in have and not self._store.contains(q)
+        ]
+        stray = sorted(
+            {str(g) for q in extra if not self._protection.records_graph(g := graph_of(q))}
+        )
+        if stray:
+            raise ForbiddenOperation(
+                f"a record may only be written to the records graph, not {stray[0]}"
+            )
+        return extra
 
     def check(self, removed: Sequence[Quad], added: Sequence[Quad]) -> Any:
         """A dry run of `change`: the findings of the change (`_judge`), and nothing written

@@ -108,7 +108,7 @@ def submit_local(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         try:
             outcome = submit(
-                engine, records, sid, parsed.quads, who, args.message or "", args.source
+                engine, records, sid, parsed.quads, who, args.message or "", [args.source or ""]
             )
         except ValidationFailed as exc:
             kept = None

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from ..config import TOKEN_ENV, Settings
-from ..errors import LecKgError, NotFound
+from ..errors import Conflict, LecKgError, NotFound
 from ..tokens import DEFAULT_NAME
 from . import remote
 
@@ -50,7 +50,7 @@ def _remote(args: argparse.Namespace) -> int:
         return 2
     if answer.status != 200:
         print(f"lec-kg submissions: {answer.status}: {answer.detail()}", file=sys.stderr)
-        return 1 if answer.status == 404 else 2
+        return 1 if answer.status in (404, 409) else 2
     body = answer.json()
     _print(args, body["submissions"] if args.action == "list" else body)
     return 0
@@ -86,7 +86,7 @@ def _local(args: argparse.Namespace, settings: Settings) -> int:
         info = fetch(engine, records, args.id)
         _print(args, {**info, "quads": len(graph_quads(engine, info["graph"]))})
         return 0
-    except NotFound as exc:
+    except (NotFound, Conflict) as exc:
         print(f"lec-kg submissions: {exc.detail}", file=sys.stderr)
         return 1
     except LecKgError as exc:

@@ -44,9 +44,9 @@ INPUT_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 Message = Annotated[str | None, Query(description="why: recorded with the write")]
 Source = Annotated[
-    str | None,
+    list[str] | None,
     Query(
-        description="the source the facts cite (an IRI or text); "
+        description="a source the facts cite, an absolute http(s) IRI (repeat for several); "
         "default: dcterms:source in the data"
     ),
 ]
@@ -144,7 +144,7 @@ async def facts(request: Request, message: Message = None, source: Source = None
         raise BadRequest("the body holds no triples; nothing to submit")
     try:
         outcome = await run_in_threadpool(
-            submit, engine, records, sid, parsed.quads, who, note, source
+            submit, engine, records, sid, parsed.quads, who, note, source or []
         )
     except ValidationFailed as exc:
         return refused(choice, exc, parsed)

@@ -58,26 +58,18 @@ def _target(graph: str | None, default: str | None) -> str | None:
 
 
 def _writable(settings: Settings, graph: str) -> None:
-    """403 for the graphs no Graph Store Protocol write may change, saying why."""
-    records = Records(settings.base_iri)
-    normal = normal_iri(graph)
-    if Protection(settings.base_iri).closed_graph(graph):
+    """403 for the graphs no Graph Store Protocol write may change (in any spelling), saying
+    why, before the body is read (the engine refuses them too: `protection`)."""
+    protection = Protection(settings.base_iri)
+    if protection.closed_graph(graph):
         raise Forbidden(
             f"<{graph}> belongs to the release or the engine (the ontology, the shapes and the "
             "inferred graph are read-only: change ontology/ or shapes/ and restart)",
             graph=graph,
         )
-    if normal == normal_iri(records.names.records_graph):
-        raise Forbidden(
-            f"<{graph}> is the record of who wrote what, which only the service writes",
-            graph=graph,
-        )
-    if normal.startswith(normal_iri(records.names.submission_prefix)):
-        raise Forbidden(
-            f"<{graph}> is a submission: it is never edited; withdraw it with DELETE "
-            "/submissions/{id} and submit anew",
-            graph=graph,
-        )
+    why = protection.kept_graph(normal_iri(graph))
+    if why is not None:
+        raise Forbidden(why, graph=graph)  # names the graph in normal form
 
 
 async def _read(request: Request, graph: str | None, fmt: str | None) -> tuple[bytes, Choice]:
@@ -149,7 +141,7 @@ def _commit(
     engine: Engine, removed: list[Quad], added: list[Quad], record: Recorder, what: str
 ) -> None:
     """One change: the graph's quads and the record of who changed them, together."""
-    engine.change(removed, added + record(removed, added), note=what, what=what)
+    engine.change(removed, added, note=what, what=what, record=record)
 
 
 @router.put("/graph-store", status_code=204, responses={201: {}, 403: {}, 405: {}, 422: {}})

@@ -1,6 +1,6 @@
 """Submissions: GET /submissions (the list), GET /submissions/{id} (its record, and with an RDF
 Accept its record and its quads: the export), DELETE /submissions/{id} (withdraw it, with a
-write token and a reason; the withdrawal is recorded, see `submissions`)."""
+write token and a reason; the withdrawal is recorded, see `submissions`; 409 a second time)."""
 
 from __future__ import annotations
 
@@ -86,10 +86,11 @@ async def get_submission(request: Request, sid: str, format: Format = None) -> R
 
 @router.delete(
     "/submissions/{sid}",
-    responses={400: {}, 401: {}, 403: {}, 404: {}, 422: {}},
+    responses={400: {}, 401: {}, 403: {}, 404: {}, 409: {}, 422: {}},
 )
 async def withdraw_submission(request: Request, sid: str, message: Why = None) -> Response:
-    """Withdraw a submission: its graph is removed, the withdrawal (who, when, why) recorded."""
+    """Withdraw a submission: its graph is removed, the withdrawal (who, when, why) recorded;
+    409 when it was withdrawn already (when and by whom)."""
     settings = settings_of(request)
     who = check_write_access(request.headers.get("authorization"), settings)
     why = check_message(message, "message")
