@@ -167,5 +167,7 @@ def test_a_blank_node_label_is_its_files_own(tmp_path: Path):
     )
     page.write_text("_:e <https://w3id.org/lec-kg/ontology#page> 2 .\n", encoding="utf-8")
     done = lec_kg("validate", place, page)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "conforms: 0 violation(s)" in done.stdout
+    # The second file's _:e is a node of its own: a blank node that is no source passage (one
+    # page of the first file's passage would have made it a passage with two pages).
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "BlankNodeShape" in done.stdout and "SourcePassageShape-page" not in done.stdout
