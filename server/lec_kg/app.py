@@ -23,6 +23,7 @@ from . import __version__
 from .config import Settings
 from .engine_api import Engine
 from .errors import LecKgError
+from .head import HeadMiddleware, allowed
 from .limits import BodyLimitMiddleware
 from .observability import REQUEST_ID_HEADER, Metrics, ObservabilityMiddleware
 from .results_html import page_policy
@@ -60,7 +61,8 @@ class LecKgApp(FastAPI):
     """FastAPI with lec-kg's own middleware around it.
 
     Every request passes the request id, access log and metrics, the security headers
-    (`security_headers`), CORS and the body limit, then enters FastAPI: its middleware (whatever
+    (`security_headers`), CORS, the body limit and HEAD for every GET route (`head`), then
+    enters FastAPI: its middleware (whatever
     `add_middleware` or `@app.middleware("http")` adds), error handlers and router, which
     matches /sparql like any other route (`sparql.ProtocolRoute`). lec-kg's own layers sit
     outside so that they see every request and response, the errors FastAPI renders included,
@@ -70,9 +72,8 @@ class LecKgApp(FastAPI):
 
     def wrap(self, settings: Settings) -> None:
         """Build the outer middleware stack, innermost first."""
-        inner: ASGIApp = BodyLimitMiddleware(
-            super().__call__, max_body_bytes=settings.max_body_bytes
-        )
+        inner: ASGIApp = HeadMiddleware(super().__call__, self.router.routes)
+        inner = BodyLimitMiddleware(inner, max_body_bytes=settings.max_body_bytes)
         inner = CORSMiddleware(
             inner,
             allow_origins=["*"],
@@ -185,10 +186,17 @@ async def _lec_kg_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    """Routing errors (404, 405) in the same JSON shape as the typed errors."""
+    """Routing errors (404, 405) in the same JSON shape as the typed errors; a 405's Allow
+    names every method the path answers (Starlette's names those of one route only)."""
     assert isinstance(exc, StarletteHTTPException)
     body: dict[str, Any] = {"error": _title(exc.status_code), "detail": str(exc.detail)}
-    return JSONUTF8Response(body, status_code=exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        methods = allowed(request.app.router.routes, request.scope)
+        if methods:
+            headers["Allow"] = ", ".join(methods)
+            body["allow"] = methods
+    return JSONUTF8Response(body, status_code=exc.status_code, headers=headers or None)
 
 
 async def _request_error(request: Request, exc: Exception) -> JSONResponse:
