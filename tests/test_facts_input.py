@@ -5,6 +5,7 @@ right place, and what the body holds is kept whole or refused (never dropped in 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ EVIDENCE = (
     f"lec:evidence [ a lec:SourcePassage ; dcterms:isPartOf <{REPORT}> ; lec:page 1 ; "
     'lec:quote "China" ]'
 )
+GRAPH = "https://w3id.org/lec-kg/graph/facts/facts-input-test"
 DUMP = "SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }"
 WRITE = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -75,3 +77,32 @@ def test_reports_vary_with_accept(server: LiveServer) -> None:
         refused = post(server, "/facts", place("vary", evidence=False), Accept=accept)
         assert refused.status_code == 422 and "accept" in vary(refused), accept
     assert dump(server) == before
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate, identity", "x-unknown"])
+def test_content_encodings_are_refused_on_every_body(server: LiveServer, coding: str) -> None:
+    body = place(f"coded-{coding.partition(',')[0]}")
+    sent = gzip.compress(body.encode()) if coding == "gzip" else body.encode()
+    update = f"INSERT DATA {{ GRAPH <{GRAPH}> {{ <urn:x:s> <urn:x:p> <urn:x:o> }} }}"
+    before = dump(server)
+    for method, path, params, content, media in (
+        ("POST", "/validate", {}, sent, "text/turtle"),
+        ("POST", "/facts", {}, sent, "text/turtle"),
+        ("PUT", "/graph-store", {"graph": GRAPH}, sent, "text/turtle"),
+        ("POST", "/graph-store", {"graph": GRAPH}, sent, "text/turtle"),
+        ("POST", "/sparql", {}, update.encode(), "application/sparql-update"),
+    ):
+        reply = httpx.request(
+            method,
+            server.url + path,
+            params=params,
+            content=content,
+            headers={"Content-Type": media, "Content-Encoding": coding, **WRITE},
+            timeout=TIMEOUT,
+        )
+        assert reply.status_code == 415, (path, reply.status_code, reply.text)
+        assert coding.partition(",")[0] in reply.json()["detail"], path
+        assert reply.headers["accept-encoding"] == "identity"
+    assert dump(server) == before
+    plain = post(server, "/validate", body, **{"Content-Encoding": "identity"})
+    assert plain.status_code == 200, plain.text

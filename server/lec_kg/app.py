@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .config import Settings
+from .content_encoding import ContentEncodingMiddleware
 from .engine_api import Engine
 from .errors import LecKgError
 from .head import HeadMiddleware, allowed
@@ -61,8 +62,8 @@ class LecKgApp(FastAPI):
     """FastAPI with lec-kg's own middleware around it.
 
     Every request passes the request id, access log and metrics, the security headers
-    (`security_headers`), CORS, the body limit and HEAD for every GET route (`head`), then
-    enters FastAPI: its middleware (whatever
+    (`security_headers`), CORS, the refusal of content codings (`content_encoding`), the body
+    limit and HEAD for every GET route (`head`), then enters FastAPI: its middleware (whatever
     `add_middleware` or `@app.middleware("http")` adds), error handlers and router, which
     matches /sparql like any other route (`sparql.ProtocolRoute`). lec-kg's own layers sit
     outside so that they see every request and response, the errors FastAPI renders included,
@@ -74,6 +75,7 @@ class LecKgApp(FastAPI):
         """Build the outer middleware stack, innermost first."""
         inner: ASGIApp = HeadMiddleware(super().__call__, self.router.routes)
         inner = BodyLimitMiddleware(inner, max_body_bytes=settings.max_body_bytes)
+        inner = ContentEncodingMiddleware(inner)
         inner = CORSMiddleware(
             inner,
             allow_origins=["*"],
