@@ -8,6 +8,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import socket
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -27,6 +29,7 @@ EVIDENCE = (
 )
 GRAPH = "https://w3id.org/lec-kg/graph/facts/facts-input-test"
 DUMP = "SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }"
+WAIT_S = 60.0
 WRITE = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -106,3 +109,32 @@ def test_content_encodings_are_refused_on_every_body(server: LiveServer, coding:
     assert dump(server) == before
     plain = post(server, "/validate", body, **{"Content-Encoding": "identity"})
     assert plain.status_code == 200, plain.text
+
+
+@pytest.mark.parametrize("path", ["validate", "sparql", "facts"])
+def test_a_client_dropping_mid_body_is_no_server_error(server: LiveServer, path: str) -> None:
+    request_id = f"drop-mid-body-{path}"
+    host, port = server.url.removeprefix("http://").split(":")
+    media = b"application/sparql-update" if path == "sparql" else b"text/turtle"
+    with socket.create_connection((host, int(port)), timeout=WAIT_S) as conn:
+        conn.sendall(
+            b"POST /"
+            + path.encode()
+            + b" HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            + media
+            + b"\r\nAuthorization: Bearer "
+            + TOKEN.encode()
+            + b"\r\n"
+            b"Content-Length: 100\r\nX-Request-Id: " + request_id.encode() + b"\r\n\r\n"
+            b"<urn:x:a> <ur"
+        )
+    deadline = time.monotonic() + WAIT_S  # a guard against hanging, not a timed assertion
+    access = f"lec_kg.access: request_id={request_id} "
+    while access not in (logged := server.log.read_text(errors="replace")):
+        assert time.monotonic() < deadline, logged[-2000:]
+        time.sleep(0.1)
+    lines = [line for line in logged.splitlines() if request_id in line]
+    assert any("lec_kg.access" in line and "status=499" in line for line in lines), lines
+    assert not any(" ERROR " in line for line in lines), lines
+    assert "Traceback" not in logged and "unhandled error" not in logged
+    assert any(" INFO " in line and "disconnect" in line for line in lines), lines

@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
@@ -51,6 +53,7 @@ from .routes.deps import (
 from .security_headers import SecurityHeadersMiddleware
 
 LOG = logging.getLogger("lec_kg.app")
+CLIENT_CLOSED_REQUEST = 499
 DESCRIPTION = (
     "An open knowledge graph of international law-enforcement cooperation, served over the "
     "SPARQL 1.1 Protocol at `/sparql`. Reads are open; updates need "
@@ -122,6 +125,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(LecKgError, _lec_kg_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected_error)
 
     app.include_router(ops.router)  # /sparql is already in: see `routes=` above
@@ -208,6 +212,17 @@ async def _request_error(request: Request, exc: Exception) -> JSONResponse:
         f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
     )
     return JSONUTF8Response({"error": "bad request", "detail": detail}, status_code=400)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client closed the connection before its body was all sent: nothing failed here.
+    Logged at INFO, and 499 (nginx's "client closed request") in the access log; nobody is
+    left to read the answer."""
+    LOG.info(
+        "client disconnected before sending its whole body, request_id=%s",
+        request.scope.get("state", {}).get("request_id"),
+    )
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
