@@ -8,12 +8,15 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from rdflib import RDF, Graph, URIRef
+from rdflib.namespace import DCTERMS, SH
 
 from tests.conftest import TOKEN, LiveServer, serving
 from tests.support import TIMEOUT
@@ -138,3 +141,99 @@ def test_a_client_dropping_mid_body_is_no_server_error(server: LiveServer, path:
     assert not any(" ERROR " in line for line in lines), lines
     assert "Traceback" not in logged and "unhandled error" not in logged
     assert any(" INFO " in line and "disconnect" in line for line in lines), lines
+
+
+SH_NS = "http://www.w3.org/ns/shacl#"
+# SHACL 1.0 §3.6.2: the values each sh:ValidationResult has (min, max).
+RESULT_CARDINALITIES = {
+    "focusNode": (1, 1),
+    "resultSeverity": (1, 1),
+    "sourceConstraintComponent": (1, 1),
+    "sourceShape": (0, 1),
+    "resultPath": (0, 1),
+    "value": (0, 1),
+}
+BROKEN = (
+    PREFIXES
+    + "<https://w3id.org/lec-kg/id/place/facts-input-broken> a lec:Place ;\n"
+    + '    rdfs:label "Broken"@en ;\n'
+    + "    lec:bogusProperty 3 .\n"
+)
+
+
+def check_shacl_report(graph: Graph) -> None:
+    """The graph is one sh:ValidationReport whose results have SHACL's cardinalities, and
+    whose dcterms:source, if any, is an IRI."""
+    reports = list(graph.subjects(RDF.type, SH.ValidationReport))
+    assert len(reports) == 1
+    assert len(list(graph.objects(reports[0], SH.conforms))) == 1
+    results = list(graph.objects(reports[0], SH.result))
+    assert results
+    for result in results:
+        assert (result, RDF.type, SH.ValidationResult) in graph
+        for name, (low, high) in RESULT_CARDINALITIES.items():
+            found = len(list(graph.objects(result, URIRef(SH_NS + name))))
+            assert low <= found <= high, (name, found, graph.serialize(format="turtle"))
+        for source in graph.objects(result, DCTERMS.source):
+            assert isinstance(source, URIRef), source
+
+
+@pytest.mark.parametrize("accept", ["text/turtle", "application/ld+json"])
+def test_the_shacl_report_is_a_valid_validation_report(server: LiveServer, accept: str) -> None:
+    before = dump(server)
+    for path in ("/validate", "/facts"):
+        reply = post(server, path, BROKEN + place("report", evidence=False), Accept=accept)
+        assert reply.status_code == (200 if path == "/validate" else 422), reply.text
+        assert reply.headers["content-type"].startswith(accept)
+        graph = Graph().parse(
+            data=reply.content, format="json-ld" if "json" in accept else "turtle"
+        )
+        check_shacl_report(graph)
+        assert "submission/" not in reply.text  # the graph a dry run names does not exist
+    assert dump(server) == before
+
+
+def test_an_update_refused_is_rendered_as_facts_are(server: LiveServer) -> None:
+    slug = "https://w3id.org/lec-kg/id/place/facts-input-update"
+    update = (
+        "PREFIX lec: <https://w3id.org/lec-kg/ontology#>\n"
+        f"INSERT DATA {{ GRAPH <{GRAPH}> {{ <{slug}> a lec:Place ; lec:bogusProperty 3 }} }}"
+    )
+    before = dump(server)
+    sent = {"Content-Type": "application/sparql-update"}
+    for accept in ("text/turtle", "application/ld+json"):
+        reply = post(server, "/sparql", update, **sent, Accept=accept)
+        assert reply.status_code == 422 and "accept" in vary(reply)
+        assert reply.headers["content-type"].startswith(accept)
+        fmt = "json-ld" if "json" in accept else "turtle"
+        check_shacl_report(Graph().parse(data=reply.content, format=fmt))
+    for accept in ("application/json", "application/sparql-results+json", "*/*"):
+        reply = post(server, "/sparql", update, **sent, Accept=accept)
+        assert reply.status_code == 422
+        body = reply.json()
+        assert body["conforms"] is False and "report" not in body
+        assert body["error"] == "validation failed" and body["detail"]
+        assert slug in {node["focus"] for node in body["nodes"]}
+        reference = post(server, "/facts", BROKEN, Accept="application/json").json()
+        assert set(body) == set(reference)
+        assert set(body["nodes"][0]) == set(reference["nodes"][0])
+    assert dump(server) == before
+
+
+def test_the_detail_is_the_same_first_violation_every_time(server: LiveServer) -> None:
+    body = BROKEN + place("detail-a", evidence=False) + place("detail-b", evidence=False)
+    details = {post(server, "/facts", body).json()["detail"] for _ in range(6)}
+    assert len(details) == 1, details
+    (detail,) = details
+    assert "first: <https://w3id.org/lec-kg/id/place/facts-input-" in detail
+    # A blank node as focus: written _:label with what holds it, never as an IRI <label>.
+    quote_missing = PREFIXES + (
+        "<https://w3id.org/lec-kg/id/place/facts-input-blank> a lec:Place ;\n"
+        '    rdfs:label "Blank"@en ;\n'
+        f"    lec:evidence [ a lec:SourcePassage ; dcterms:isPartOf <{REPORT}> ; lec:page 1 ] .\n"
+    )
+    reply = post(server, "/facts", quote_missing)
+    assert reply.status_code == 422
+    detail = reply.json()["detail"]
+    assert re.search(r"first: _:\w+ \(lec:evidence of <?https://", detail), detail
+    assert not re.search(r"<(?!https?://)[^>]*>", detail.partition("first:")[2]), detail

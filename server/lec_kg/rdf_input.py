@@ -24,6 +24,7 @@ from xml.parsers import expat
 from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 
 from .errors import BadRequest, UnsupportedMediaType
+from .namespaces import CANONICAL_BASE
 
 # Content-Type -> pyoxigraph format (aliases included), in the order the 415 names them.
 FORMATS: dict[str, RdfFormat] = {
@@ -57,6 +58,7 @@ class Parsed:
     quads: list[Quad]
     media_type: str
     lines: dict[str, int] = field(default_factory=dict)  # subject (N-Triples form) -> line
+    home: str = CANONICAL_BASE  # the deployment's base IRI, which answers about it are under
 
 
 class InputSyntaxError(BadRequest):

@@ -12,6 +12,7 @@ Location, or 422 with the report, having stored nothing.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -23,7 +24,7 @@ from ..errors import BadRequest, ValidationFailed
 from ..negotiation import Choice, negotiate
 from ..rdf_input import ACCEPTED, Parsed, parse_body
 from ..submissions import Records, check_message, new_id, submit
-from ..verdict import REPORT_OFFERS, as_rdf, grouped, line_of_lines, relevant, touched_nodes
+from ..verdict import REPORT_OFFERS, render
 from .deps import ready_engine, settings_of
 
 router = APIRouter(tags=["facts"])
@@ -60,7 +61,8 @@ def choose_report(request: Request) -> Choice:
 async def read_body(request: Request, graph: str) -> Parsed:
     """The body's quads, all in `graph` (parsed off the event loop)."""
     body = await request.body()
-    return await run_in_threadpool(parse_body, body, request.headers.get("content-type"), graph)
+    parsed = await run_in_threadpool(parse_body, body, request.headers.get("content-type"), graph)
+    return replace(parsed, home=settings_of(request).base_iri)
 
 
 def report_response(
@@ -75,15 +77,16 @@ def report_response(
 ) -> Response:
     """The verdict, in the chosen representation (which Accept picks: `Vary: Accept`)."""
     headers = {**(headers or {}), "Vary": "Accept"}
-    kept = None if report is None else relevant(report, touched_nodes(parsed.quads))
-    if choice.media.name != "application/json":
-        return Response(as_rdf(kept, choice.media), status, headers, choice.content_type)
-    body = grouped(kept, line_of_lines(parsed.lines), detail=detail)
-    if detail is not None:
-        body["conforms"] = False
-    body = {**(extra or {}), **body}
-    payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    return Response(payload, status, headers, "application/json; charset=utf-8")
+    payload = render(
+        report,
+        choice.media,
+        home=parsed.home,
+        quads=parsed.quads,
+        lines=parsed.lines,
+        detail=detail,
+        extra=extra,
+    )
+    return Response(payload, status, headers, choice.content_type)
 
 
 def refused(choice: Choice, exc: ValidationFailed, parsed: Parsed) -> Response:

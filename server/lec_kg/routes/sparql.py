@@ -31,6 +31,7 @@ from ..engine_api import Engine, QueryRequest, QueryResult
 from ..errors import (
     BadRequest,
     LecKgError,
+    NotAcceptable,
     QuerySyntaxError,
     ValidationFailed,
 )
@@ -50,6 +51,7 @@ from ..protocol import (
     update_keyword,
 )
 from ..submissions import Records
+from ..verdict import REPORT_JSON, REPORT_OFFERS, render
 from . import service_description
 from .deps import endpoint_url, metrics_of, ready_engine, settings_of
 
@@ -328,9 +330,10 @@ async def _apply_update(request: Request, op: Operation) -> Response:
                 f"this is a SPARQL query, not an update: send it as query= or {SPARQL_QUERY}"
             ) from exc
         raise
-    except ValidationFailed:
+    except ValidationFailed as exc:
         metrics.updates.labels("rejected").inc()
-        raise
+        graphs = await run_in_threadpool(engine.graph_names)
+        return _refused_update(request, exc, settings.base_iri, graphs)
     finally:
         request.state.query_ms = (time.perf_counter() - start) * 1000
     metrics.updates.labels("committed").inc()
@@ -340,6 +343,27 @@ async def _apply_update(request: Request, op: Operation) -> Response:
         "warnings": list(outcome.warnings),
     }
     return Response(json.dumps(body).encode("utf-8"), media_type="application/json; charset=utf-8")
+
+
+def _refused_update(
+    request: Request, exc: ValidationFailed, home: str, graphs: list[str]
+) -> Response:
+    """A 422 for an update, rendered as /facts renders one (`verdict.render`): JSON grouped by
+    node, or the sh:ValidationReport in Turtle or JSON-LD when Accept asks for it (JSON when
+    it asks for neither: an error is not a 406)."""
+    try:
+        media = negotiate(request.headers.get("accept"), REPORT_OFFERS).media
+    except NotAcceptable:
+        media = REPORT_JSON
+    payload = render(
+        exc.validation_report,
+        media,
+        home=home,
+        graphs=set(graphs),
+        detail=exc.detail,
+        extra={"error": exc.title},
+    )
+    return Response(payload, 422, {"Vary": "Accept"}, media.content_type())
 
 
 def _is_query(engine: Engine, text: str) -> bool:
