@@ -237,3 +237,101 @@ def test_the_detail_is_the_same_first_violation_every_time(server: LiveServer) -
     detail = reply.json()["detail"]
     assert re.search(r"first: _:\w+ \(lec:evidence of <?https://", detail), detail
     assert not re.search(r"<(?!https?://)[^>]*>", detail.partition("first:")[2]), detail
+
+
+LINES = PREFIXES + (  # lines 1-3 are the prefixes
+    "<https://w3id.org/lec-kg/id/place/facts-input-holder> a lec:Place ;\n"  # 4
+    '    rdfs:label "Holder"@en ;\n'  # 5
+    "    rdfs:seeAlso <https://w3id.org/lec-kg/id/place/facts-input-lines> .\n"  # 6
+    "# <https://w3id.org/lec-kg/id/place/facts-input-lines> in a comment\n"  # 7
+    "<https://w3id.org/lec-kg/id/place/facts-input-lines> a lec:Place ;\n"  # 8
+    '    rdfs:label "Lines"@en ;\n'  # 9
+    "    lec:bogusLink <https://w3id.org/lec-kg/id/place/facts-input-elsewhere> .\n"  # 10
+)
+
+
+def test_findings_point_at_the_subject_and_the_offending_value(server: LiveServer) -> None:
+    reply = post(server, "/validate", LINES, Accept="application/json")
+    assert reply.status_code == 200
+    nodes = {node["focus"]: node for node in reply.json()["nodes"]}
+    lines = nodes["https://w3id.org/lec-kg/id/place/facts-input-lines"]
+    assert lines["line"] == 8  # described from line 8 (named on 6 as an object, on 7 in a comment)
+    bogus = [r for r in lines["results"] if r["path"] == "lec:bogusLink"]
+    assert bogus and all(r["line"] == 8 for r in bogus)
+    assert {r["value"] for r in bogus} == {"https://w3id.org/lec-kg/id/place/facts-input-elsewhere"}
+    assert nodes["https://w3id.org/lec-kg/id/place/facts-input-holder"]["line"] == 4
+
+
+RDF_NS = 'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+
+
+@pytest.mark.parametrize(
+    ("media", "body", "line", "column"),
+    [
+        (  # an undeclared namespace prefix
+            "application/rdf+xml",
+            f'<?xml version="1.0"?>\n<rdf:RDF {RDF_NS}>\n'
+            '  <rdf:Description rdf:about="http://x.example/a">\n'
+            "    <foo:bar>1</foo:bar>\n  </rdf:Description>\n</rdf:RDF>\n",
+            4,
+            5,
+        ),
+        (  # a malformed element
+            "application/rdf+xml",
+            f'<?xml version="1.0"?>\n<rdf:RDF {RDF_NS}>\n'
+            '  <rdf:Description rdf:about="http://x.example/a">\n</rdf:RDF>\n',
+            4,
+            3,
+        ),
+        ("application/ld+json", '{"@id": "http://x.example/a",\n  "@type": 5}', 2, 3),
+        (
+            "application/ld+json",
+            '{"@context": {"ex": "http://x.example/"},\n "@id": "http://x.example/a",\n'
+            ' "ex:p": {"@value": "v", "@language": 5}}',
+            3,
+            26,
+        ),
+    ],
+)
+def test_parse_errors_give_line_and_column(
+    server: LiveServer, media: str, body: str, line: int, column: int
+) -> None:
+    reply = post(server, "/validate", body, **{"Content-Type": media})
+    assert reply.status_code == 400, reply.text
+    found = reply.json()
+    assert (found["line"], found["column"]) == (line, column), found
+
+
+ELSEWHERE = "https://data.example.org/kg/"
+
+
+@pytest.fixture(scope="module")
+def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server whose IRIs are under another base."""
+    folder = tmp_path_factory.mktemp("facts-input-elsewhere")
+    env = {**os.environ, "LEC_KG_WRITE_TOKEN": TOKEN}
+    with serving(["--memory", "--base-iri", ELSEWHERE], env, folder / "serve.log") as live:
+        yield live
+
+
+def test_reports_name_the_deployments_iris(elsewhere: LiveServer) -> None:
+    body = (
+        f"@prefix lec: <{ELSEWHERE}ontology#> .\n"
+        "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+        f"<{ELSEWHERE}id/event/facts-input-extradition> a lec:Extradition ;\n"
+        '    rdfs:label "An extradition"@en ;\n'
+        f"    lec:bogusLink <{ELSEWHERE}id/place/nowhere> .\n"
+    )
+    for path in ("/validate", "/facts"):
+        for accept in ("application/json", "text/turtle", "application/ld+json"):
+            reply = post(elsewhere, path, body, Accept=accept)
+            assert reply.status_code in (200, 422), reply.text
+            assert "w3id.org/lec-kg" not in reply.text, (path, accept, reply.text)
+            assert f"{ELSEWHERE}id/event/facts-input-extradition" in reply.text
+        if path == "/validate":
+            found = post(elsewhere, path, body).json()
+            messages = [r["message"] for n in found["nodes"] for r in n["results"]]
+            assert any(f"lec:toState <{ELSEWHERE}id/state/XX>" in m for m in messages), messages
+            shapes = {r["shape"] for n in found["nodes"] for r in n["results"]}
+            assert all(s.startswith(ELSEWHERE) for s in shapes), shapes
+            assert found["nodes"][0]["line"] == 3
