@@ -361,7 +361,7 @@ def _refused_update(
         home=home,
         graphs=set(graphs),
         detail=exc.detail,
-        extra={"error": exc.title},
+        extra={k: v for k, v in exc.to_dict().items() if k != "report"},
     )
     return Response(payload, 422, {"Vary": "Accept"}, media.content_type())
 
