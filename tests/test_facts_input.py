@@ -335,3 +335,83 @@ def test_reports_name_the_deployments_iris(elsewhere: LiveServer) -> None:
             shapes = {r["shape"] for n in found["nodes"] for r in n["results"]}
             assert all(s.startswith(ELSEWHERE) for s in shapes), shapes
             assert found["nodes"][0]["line"] == 3
+
+
+JSONLD_CONTEXT = {
+    "lec": "https://w3id.org/lec-kg/ontology#",
+    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+    "dcterms": "http://purl.org/dc/terms/",
+}
+
+
+def jsonld_place(slug: str, **extra: object) -> dict[str, object]:
+    """A conforming place in JSON-LD, with `extra` keys."""
+    return {
+        "@id": f"https://w3id.org/lec-kg/id/place/facts-input-{slug}",
+        "@type": "lec:Place",
+        "rdfs:label": {"@value": f"Place {slug}", "@language": "en"},
+        "lec:evidence": {
+            "@type": "lec:SourcePassage",
+            "dcterms:isPartOf": {"@id": REPORT},
+            "lec:page": 1,
+            "lec:quote": "China",
+        },
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"@id": "http://ex.org/a b"}, "http://ex.org/a b"),
+        ({"rdfs:seeAlso": {"@id": "http://ex.org/c d"}}, "http://ex.org/c d"),
+        ({"lec:bogus term": "x"}, "lec:bogus term"),
+        ({"bogus": "x"}, "bogus"),
+        ({"@type": ["lec:Place", "http://ex.org/a type"]}, "http://ex.org/a type"),
+    ],
+)
+def test_jsonld_that_would_be_dropped_is_refused(
+    server: LiveServer, change: dict[str, object], named: str
+) -> None:
+    before = dump(server)
+    document = {"@context": JSONLD_CONTEXT, **jsonld_place("dropped"), **change}
+    body = json.dumps(document, indent=1)
+    for path in ("/validate", "/facts"):
+        reply = post(server, path, body, **{"Content-Type": "application/ld+json"})
+        assert reply.status_code == 400, (path, reply.text)
+        found = reply.json()
+        assert named in found["detail"] and found["line"] and found["column"], found
+    assert dump(server) == before
+    intact = json.dumps({"@context": JSONLD_CONTEXT, **jsonld_place("intact")})
+    assert post(server, "/validate", intact, **{"Content-Type": "application/ld+json"}).json()[
+        "conforms"
+    ]
+
+
+def test_jsonld_may_name_the_services_own_context(server: LiveServer) -> None:
+    published = httpx.get(server.url + "/context.jsonld", timeout=TIMEOUT).json()
+    context = published.get("@context", published)
+    assert "label" in context
+    document = {
+        "@context": "https://w3id.org/lec-kg/context.jsonld",
+        "@id": "https://w3id.org/lec-kg/id/place/facts-input-own-context",
+        "@type": "lec:Place",
+        "label": "Own context",
+    }
+    reply = post(
+        server,
+        "/validate",
+        json.dumps(document),
+        **{"Content-Type": "application/ld+json", "Accept": "application/json"},
+    )
+    assert reply.status_code == 200, reply.text
+    labels = [r for n in reply.json()["nodes"] for r in n["results"] if r["path"] == "rdfs:label"]
+    assert not labels  # the label was read through the context
+    for other in ("https://w3id.org/lec-kg/context.jsonld#x", "http://example.org/context"):
+        refused = post(
+            server,
+            "/validate",
+            json.dumps({**document, "@context": other}),
+            **{"Content-Type": "application/ld+json"},
+        )
+        assert refused.status_code == 400 and "remote" in refused.json()["detail"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
@@ -25,6 +25,7 @@ from xml.parsers import expat
 from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
 
 from .errors import BadRequest, UnsupportedMediaType
+from .jsonld_input import Dropped, refuse_dropped, use_local_contexts
 from .namespaces import CANONICAL_BASE
 
 # Content-Type -> pyoxigraph format (aliases included), in the order the 415 names them.
@@ -91,10 +92,15 @@ def media_type_of(content_type: str | None) -> str:
 
 
 def parse_body(
-    body: bytes, content_type: str | None, graph: str, base: str | None = None
+    body: bytes,
+    content_type: str | None,
+    graph: str,
+    base: str | None = None,
+    contexts: Mapping[str, Any] | None = None,
 ) -> Parsed:
     """The quads of `body`, every one in `graph`; 415, 400 (with line and column) otherwise.
-    Relative IRIs resolve against `base` (default: the graph's IRI)."""
+    Relative IRIs resolve against `base` (default: the graph's IRI). A JSON-LD context named
+    by one of the IRIs of `contexts` is that object (`jsonld_input`), never fetched."""
     media = media_type_of(content_type)
     fmt = FORMATS[media]
     if body.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_bom(body):
@@ -108,9 +114,13 @@ def parse_body(
         raise InputSyntaxError(
             f"the body is not UTF-8 (byte {exc.start} cannot be decoded)", line, column
         ) from None
+    document = None
     if fmt == RdfFormat.JSON_LD:
         _refuse_deep_json(text)
-        _refuse_remote_contexts(text)
+        if contexts:
+            text = use_local_contexts(text, contexts)
+            body = text.encode("utf-8")
+        document = _refuse_remote_contexts(text)
     if fmt == RdfFormat.RDF_XML:
         _refuse_doctype(body)
         _refuse_deep_xml(body)
@@ -131,6 +141,15 @@ def parse_body(
         if exc.lineno is None:  # the JSON-LD and RDF/XML parsers often say what but not where
             where = _locate(text, fmt, detail)
         raise InputSyntaxError(f"{media} syntax error: {detail}", *where) from None
+    if document is not None:
+        try:
+            refuse_dropped(document, quads)
+        except Dropped as exc:
+            at = text.find(exc.needle)
+            where = (
+                (None, None) if at < 0 else _position(text[:at].encode(), len(text[:at].encode()))
+            )
+            raise InputSyntaxError(exc.detail, *where) from None
     return Parsed(quads, media, _lines(text, quads, fmt))
 
 
@@ -213,9 +232,10 @@ def _refuse_deep_xml(body: bytes) -> None:
         ) from None
 
 
-def _refuse_remote_contexts(text: str) -> None:
-    """Every @context must be an inline object (or null): a context named by IRI, or one that
-    @imports another, would be fetched; refused before parsing."""
+def _refuse_remote_contexts(text: str) -> Any:
+    """The JSON document, once every @context is known to be an inline object (or null): a
+    context named by IRI, or one that @imports another, would be fetched; refused before
+    parsing."""
     try:
         document = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
@@ -238,6 +258,7 @@ def _refuse_remote_contexts(text: str) -> None:
                 )
             if item is not None and not isinstance(item, dict):
                 raise BadRequest("a JSON-LD @context must be an object or null")
+    return document
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

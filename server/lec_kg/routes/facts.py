@@ -26,6 +26,7 @@ from ..rdf_input import ACCEPTED, Parsed, parse_body
 from ..submissions import Records, check_message, new_id, submit
 from ..verdict import REPORT_OFFERS, render
 from .deps import ready_engine, settings_of
+from .dumps import jsonld_context
 
 router = APIRouter(tags=["facts"])
 
@@ -59,10 +60,24 @@ def choose_report(request: Request) -> Choice:
 
 
 async def read_body(request: Request, graph: str) -> Parsed:
-    """The body's quads, all in `graph` (parsed off the event loop)."""
+    """The body's quads, all in `graph` (parsed off the event loop). A JSON-LD body may name
+    the service's own context by its IRI (`own_contexts`)."""
     body = await request.body()
-    parsed = await run_in_threadpool(parse_body, body, request.headers.get("content-type"), graph)
+    content_type = request.headers.get("content-type")
+    contexts = own_contexts(request) if "json" in (content_type or "").lower() else None
+    parsed = await run_in_threadpool(parse_body, body, content_type, graph, None, contexts)
     return replace(parsed, home=settings_of(request).base_iri)
+
+
+def own_contexts(request: Request) -> dict[str, Any]:
+    """The context /context.jsonld serves, by the IRIs it is published under: under the
+    base IRI and under the service's own URL. Made from the store, never fetched."""
+    settings = settings_of(request)
+    context = jsonld_context(request, ready_engine(request))
+    return {
+        f"{settings.base_iri}context.jsonld": context,
+        f"{settings.public_base}/context.jsonld": context,
+    }
 
 
 def report_response(
@@ -97,7 +112,7 @@ def refused(choice: Choice, exc: ValidationFailed, parsed: Parsed) -> Response:
         parsed,
         422,
         detail=exc.detail,
-        extra={"error": exc.title},
+        extra={k: v for k, v in exc.to_dict().items() if k != "report"},
     )
 
 
