@@ -415,3 +415,63 @@ def test_jsonld_may_name_the_services_own_context(server: LiveServer) -> None:
             **{"Content-Type": "application/ld+json"},
         )
         assert refused.status_code == 400 and "remote" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("media", "body", "line"),
+    [
+        ("text/turtle", place("xml-a") + '<urn:x:a> rdfs:comment "a\\u0001b" .\n', 6),
+        ("text/turtle", place("xml-b") + '<urn:x:a> rdfs:comment "a\x0bb" .\n', 6),
+        ("application/n-triples", '<urn:x:a> <urn:x:p> "\\U0000FFFF" .\n', 1),
+        ("application/ld+json", '{"@id": "urn:x:a",\n "urn:x:p": "a\\u001fb"}', 2),
+    ],
+)
+def test_characters_xml_cannot_hold_are_refused_in_bodies(
+    server: LiveServer, media: str, body: str, line: int
+) -> None:
+    before = dump(server)
+    for path in ("/validate", "/facts"):
+        reply = post(server, path, body.encode("utf-8"), **{"Content-Type": media})
+        assert reply.status_code == 400, (path, reply.text)
+        found = reply.json()
+        assert "XML 1.0" in found["detail"] and found["line"] == line, found
+    reply = httpx.put(
+        server.url + "/graph-store",
+        params={"graph": GRAPH},
+        content=body.encode("utf-8"),
+        headers={"Content-Type": media, **WRITE},
+        timeout=TIMEOUT,
+    )
+    assert reply.status_code == 400
+    assert dump(server) == before
+    assert httpx.get(server.url + "/dump.rdf", timeout=TIMEOUT).status_code == 200
+
+
+@pytest.mark.parametrize("literal", ['"a\\u0001b"', '"a\x02b"', '"\\U0000FFFE"'])
+def test_characters_xml_cannot_hold_are_refused_in_updates(
+    server: LiveServer, literal: str
+) -> None:
+    before = dump(server)
+    update = f"INSERT DATA {{ GRAPH <{GRAPH}> {{ <urn:x:a> <urn:x:p> {literal} }} }}"
+    for reply in (
+        post(server, "/sparql", update, **{"Content-Type": "application/sparql-update"}),
+        httpx.post(server.sparql, data={"update": update}, headers=WRITE, timeout=TIMEOUT),
+    ):
+        assert reply.status_code == 400, reply.text
+        assert "XML 1.0" in reply.json()["detail"]
+    assert dump(server) == before
+
+
+@pytest.mark.parametrize("name", ["message", "source"])
+def test_characters_xml_cannot_hold_are_refused_in_records(server: LiveServer, name: str) -> None:
+    before = dump(server)
+    reply = httpx.post(
+        server.url + "/facts",
+        params={name: "why\x01not"},
+        content=place(f"record-{name}"),
+        headers={"Content-Type": "text/turtle", **WRITE},
+        timeout=TIMEOUT,
+    )
+    assert reply.status_code == 400, reply.text
+    assert name in reply.json()["detail"] and "XML 1.0" in reply.json()["detail"]
+    assert dump(server) == before

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
 
-from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, parse
 
 from .errors import BadRequest, UnsupportedMediaType
 from .jsonld_input import Dropped, refuse_dropped, use_local_contexts
 from .namespaces import CANONICAL_BASE
+from .xml_chars import codepoint, escapes_of, forbidden_in
 
 # Content-Type -> pyoxigraph format (aliases included), in the order the 415 names them.
 FORMATS: dict[str, RdfFormat] = {
@@ -141,6 +142,7 @@ def parse_body(
         if exc.lineno is None:  # the JSON-LD and RDF/XML parsers often say what but not where
             where = _locate(text, fmt, detail)
         raise InputSyntaxError(f"{media} syntax error: {detail}", *where) from None
+    _refuse_unexportable(text, quads)
     if document is not None:
         try:
             refuse_dropped(document, quads)
@@ -151,6 +153,29 @@ def parse_body(
             )
             raise InputSyntaxError(exc.detail, *where) from None
     return Parsed(quads, media, _lines(text, quads, fmt))
+
+
+def _refuse_unexportable(text: str, quads: list[Quad]) -> None:
+    """A literal holding a character XML 1.0 cannot write (`xml_chars`) is refused, with the
+    line and column of the character or of its escape in the text."""
+    for q in quads:
+        if isinstance(q.object, Literal):
+            found = forbidden_in(q.object.value)
+            if found is None:
+                continue
+            char = found.group()
+            at = text.find(char)
+            if at < 0:
+                escape = escapes_of(char).search(text)
+                at = -1 if escape is None else escape.start()
+            where = (
+                (None, None) if at < 0 else _position(text[:at].encode(), len(text[:at].encode()))
+            )
+            raise InputSyntaxError(
+                f"the literal {q.object} holds {codepoint(char)}, a character XML 1.0 cannot "
+                "hold: the store's RDF/XML exports could not carry it; remove it",
+                *where,
+            )
 
 
 def _unsupported(why: str) -> UnsupportedMediaType:

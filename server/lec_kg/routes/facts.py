@@ -25,6 +25,7 @@ from ..negotiation import Choice, negotiate
 from ..rdf_input import ACCEPTED, Parsed, parse_body
 from ..submissions import Records, check_message, new_id, submit
 from ..verdict import REPORT_OFFERS, render
+from ..xml_chars import codepoint, forbidden_in
 from .deps import ready_engine, settings_of
 from .dumps import jsonld_context
 
@@ -156,6 +157,13 @@ async def facts(request: Request, message: Message = None, source: Source = None
     choice = choose_report(request)
     engine = ready_engine(request)
     note = check_message(message, "message")
+    for name, given in (("message", note), ("source", source or "")):
+        found = forbidden_in(given)
+        if found is not None:
+            raise BadRequest(
+                f"the {name} holds {codepoint(found.group())}, a character XML 1.0 cannot "
+                "hold: the records' RDF/XML exports could not carry it"
+            )
     records = Records(settings.base_iri)
     sid = new_id()
     parsed = await read_body(request, records.names.graph(sid))
