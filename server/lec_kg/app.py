@@ -201,7 +201,6 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         methods = allowed(request.app.router.routes, request.scope)
         if methods:
             headers["Allow"] = ", ".join(methods)
-            body["allow"] = methods
     return JSONUTF8Response(body, status_code=exc.status_code, headers=headers or None)
 
 
