@@ -15,9 +15,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from rdflib import RDF, Graph, URIRef
+from pyoxigraph import BlankNode, DefaultGraph, NamedNode, Quad
+from rdflib import RDF, BNode, Graph, URIRef
 from rdflib.namespace import DCTERMS, SH
 
+from lec_kg.findings import Finding, ValidationReport
+from lec_kg.gate import warnings_on
 from tests.conftest import TOKEN, LiveServer, serving
 from tests.support import TIMEOUT
 
@@ -475,3 +478,23 @@ def test_characters_xml_cannot_hold_are_refused_in_records(server: LiveServer, n
     assert reply.status_code == 400, reply.text
     assert name in reply.json()["detail"] and "XML 1.0" in reply.json()["detail"]
     assert dump(server) == before
+
+
+def test_warnings_write_a_blank_node_as_one() -> None:
+    """The warnings of an accepted write name a blank node _:label (what holds it), an IRI
+    <iri>."""
+    blank = BNode("b0")
+    report = ValidationReport(
+        (
+            Finding("Warning", "urn:x:shape", blank, "lec:page", "check", context="of <urn:x:a>"),
+            Finding("Warning", "urn:x:shape", URIRef("urn:x:a"), None, "check"),
+        )
+    )
+    changed = [
+        Quad(BlankNode("b0"), NamedNode("urn:x:p"), NamedNode("urn:x:o"), DefaultGraph()),
+        Quad(NamedNode("urn:x:a"), NamedNode("urn:x:p"), NamedNode("urn:x:o"), DefaultGraph()),
+    ]
+    assert warnings_on(report, changed) == (
+        "Warning: <urn:x:a> (node): check",
+        "Warning: _:b0 (of <urn:x:a>) lec:page: check",
+    )

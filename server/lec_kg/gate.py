@@ -79,7 +79,8 @@ def warnings_on(report: Any, changed: list[Quad]) -> tuple[str, ...]:
             getattr(f, "severity", "") in ("Warning", "Info")
             and getattr(f, "focus", None) in touched
         ):
-            out.append(f"{f.severity}: <{f.focus}> {f.path or '(node)'}: {f.message}")
+            shown = node_text(f.focus, getattr(f, "context", None))
+            out.append(f"{f.severity}: {shown} {f.path or '(node)'}: {f.message}")
     return tuple(out)
 
 
