@@ -9,12 +9,15 @@ RDF/XML may not carry a DOCTYPE (so no entity, internal or external, is ever exp
 Triples without a graph go into `graph`, the one the caller names (a submission's own graph, the
 Graph Store Protocol's target). A body that names a graph of its own is refused: what it writes
 goes where the request says, and only there. Where the text shows it, each subject gets the line
-it is first named on (`Parsed.lines`), so a report can point back into the body.
+it is described on (`Parsed.lines`, `body_positions`), so a report can point back into the body.
+
+What would not survive is refused too: JSON-LD the JSON-LD algorithm would drop in part
+(`jsonld_input`, which also reads the service's own context by its IRI), and a literal with a
+character XML 1.0 cannot hold (`xml_chars`).
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -24,6 +27,7 @@ from xml.parsers import expat
 
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, parse
 
+from .body_positions import locate, position, subject_lines
 from .errors import BadRequest, UnsupportedMediaType
 from .jsonld_input import Dropped, refuse_dropped, use_local_contexts
 from .namespaces import CANONICAL_BASE
@@ -44,13 +48,9 @@ ALIASES = {
     "application/json": "application/ld+json",
 }
 ACCEPTED = tuple(FORMATS)
-LINE_FORMATS = (RdfFormat.N_TRIPLES, RdfFormat.N_QUADS)
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 MAX_DEPTH = 128  # nesting of JSON arrays/objects or XML elements a body may have
 _JSON_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
-_IRI_REF = re.compile(r"<([^<>\s]*)>")
-_QUOTED = re.compile(r'"([^"\s]*)"')
-_PNAME = re.compile(r"(?<![\w.:/-])([A-Za-z][\w.-]*|):([\w.%-]*[\w%])")
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def parse_body(
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line, column = _position(body, exc.start)
+        line, column = position(body, exc.start)
         raise InputSyntaxError(
             f"the body is not UTF-8 (byte {exc.start} cannot be decoded)", line, column
         ) from None
@@ -140,7 +140,7 @@ def parse_body(
         detail = getattr(exc, "msg", None) or str(exc)
         where: tuple[int | None, int | None] = (exc.lineno, exc.offset)
         if exc.lineno is None:  # the JSON-LD and RDF/XML parsers often say what but not where
-            where = _locate(text, fmt, detail)
+            where = locate(text, fmt, detail)
         raise InputSyntaxError(f"{media} syntax error: {detail}", *where) from None
     _refuse_unexportable(text, quads)
     if document is not None:
@@ -149,10 +149,10 @@ def parse_body(
         except Dropped as exc:
             at = text.find(exc.needle)
             where = (
-                (None, None) if at < 0 else _position(text[:at].encode(), len(text[:at].encode()))
+                (None, None) if at < 0 else position(text[:at].encode(), len(text[:at].encode()))
             )
             raise InputSyntaxError(exc.detail, *where) from None
-    return Parsed(quads, media, _lines(text, quads, fmt))
+    return Parsed(quads, media, subject_lines(text, quads, fmt))
 
 
 def _refuse_unexportable(text: str, quads: list[Quad]) -> None:
@@ -169,7 +169,7 @@ def _refuse_unexportable(text: str, quads: list[Quad]) -> None:
                 escape = escapes_of(char).search(text)
                 at = -1 if escape is None else escape.start()
             where = (
-                (None, None) if at < 0 else _position(text[:at].encode(), len(text[:at].encode()))
+                (None, None) if at < 0 else position(text[:at].encode(), len(text[:at].encode()))
             )
             raise InputSyntaxError(
                 f"the literal {q.object} holds {codepoint(char)}, a character XML 1.0 cannot "
@@ -196,7 +196,7 @@ def _refuse_doctype(body: bytes) -> None:
     """No DOCTYPE in RDF/XML: it is where entities (and external ones) are declared."""
     found = _DOCTYPE.search(body)
     if found is not None:
-        line, column = _position(body, found.start())
+        line, column = position(body, found.start())
         raise InputSyntaxError(
             f"RDF/XML with a {found.group(1).decode().upper()} declaration is refused: no "
             "entity is expanded or fetched here; send the document without it",
@@ -226,7 +226,7 @@ def _refuse_deep_json(text: str) -> None:
         depth += 1 if bracket in "[{" else -1
         if depth > MAX_DEPTH:
             before = text[: found.start()].encode("utf-8")
-            raise _too_deep(*_position(before, len(before)))
+            raise _too_deep(*position(before, len(before)))
 
 
 def _refuse_deep_xml(body: bytes) -> None:
@@ -310,149 +310,3 @@ def _contexts(node: Any) -> Iterator[Any]:
                 stack.append(value)
         elif isinstance(current, list):
             stack.extend(current)
-
-
-_KEYWORD = re.compile(r"@\w+")
-_NAMED_PREFIX = re.compile(r"\b([A-Za-z_][\w.-]*):(?=\s|$)")
-_NAMED_IRI = re.compile(r"<([^<>\s]+)>")
-
-
-def _locate(text: str, fmt: RdfFormat, detail: str) -> tuple[int | None, int | None]:
-    """Where in the text an error the parser gave no position for is, from what its message
-    names: for JSON-LD the first key it names whose value is not a string (else the key's
-    first use); for RDF/XML the first use of the prefix or the term it names."""
-    at: int | None = None
-    if fmt == RdfFormat.JSON_LD:
-        keyword = _KEYWORD.search(detail)
-        if keyword is not None:
-            uses = list(re.finditer(rf'"{re.escape(keyword.group())}"\s*:\s*(.)', text))
-            odd = [m for m in uses if m.group(1) != '"']
-            at = (odd or uses)[0].start() if uses else None
-    elif fmt == RdfFormat.RDF_XML:
-        prefix = _NAMED_PREFIX.search(detail)
-        if prefix is not None:
-            found = re.search(rf"[<\s]{re.escape(prefix.group(1))}:", text)
-            at = None if found is None else found.start() + 1
-        for iri in _NAMED_IRI.findall(detail) if at is None else ():
-            local = re.split(r"[#/]", iri)[-1]
-            found = (
-                re.search(rf"(?:{re.escape(iri)}|:{re.escape(local)}\b)", text) if local else None
-            )
-            if found is not None:
-                at = found.start()
-                break
-    if at is None:
-        return None, None
-    encoded = text[:at].encode("utf-8")
-    return _position(encoded, len(encoded))
-
-
-def _position(body: bytes, offset: int) -> tuple[int, int]:
-    line = body.count(b"\n", 0, offset) + 1
-    return line, offset - (body.rfind(b"\n", 0, offset) + 1) + 1
-
-
-def _lines(text: str, quads: list[Quad], fmt: RdfFormat) -> dict[str, int]:
-    """The line each named subject is described on: the line of its first triple as subject
-    (`_subject_lines`), else the first line that names it at all (whole, prefixed, or for
-    JSON-LD and RDF/XML in quotes). One pass over the text indexes every IRI it names, so a
-    large body costs its length, not its subjects times its lines."""
-    subjects = {q.subject.value for q in quads if isinstance(q.subject, NamedNode)}
-    if not subjects:
-        return {}
-    prefixes = dict(re.findall(r"@?prefix\s+([\w.-]*):\s*<([^>]*)>", text, re.IGNORECASE))
-    first = _subject_lines(text, fmt, subjects, prefixes)
-    if len(first) < len(subjects):
-        quoted = fmt not in LINE_FORMATS
-        mentioned: dict[str, int] = {}
-        for number, line in enumerate(text.splitlines(), start=1):
-            named = _IRI_REF.findall(line)
-            if quoted:
-                named += _QUOTED.findall(line)
-            if prefixes:
-                named += [prefixes[p] + local for p, local in _PNAME.findall(line) if p in prefixes]
-            for iri in named:
-                if iri in subjects and iri not in mentioned:
-                    mentioned[iri] = number
-        first = {**mentioned, **first}
-    return {f"<{iri}>": number for iri, number in first.items()}
-
-
-# Turtle and TriG, as far as finding subjects needs: strings and comments (skipped whole),
-# IRIs, prefixed names, numbers (whose dot ends no statement) and punctuation.
-_TURTLE_TOKEN = re.compile(
-    r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\'\'))*\'\'\''
-    r'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|#[^\n]*'
-    r"|<[^<>\s]*>|[+-]?(?:\d*\.\d+|\d+)(?:[eE][+-]?\d+)?"
-    r"|[A-Za-z_][\w.-]*:[\w.%-]*[\w%]|[A-Za-z_][\w.-]*:|:[\w.%-]*[\w%]|:"
-    r"|@?[A-Za-z]+|\^\^|[.;,\[\](){}]|\S",
-    re.DOTALL,
-)
-_JSONLD_ID = re.compile(r'"@id"\s*:\s*"((?:[^"\\]|\\.)*)"')
-_XML_ABOUT = re.compile(r'\brdf:about\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
-
-
-def _subject_lines(
-    text: str, fmt: RdfFormat, subjects: set[str], prefixes: dict[str, str]
-) -> dict[str, int]:
-    """The line of each subject's first triple as subject, where the syntax shows it: the
-    first term of a statement in Turtle and TriG (and of a line in N-Triples and N-Quads),
-    an object's "@id" in JSON-LD, an rdf:about in RDF/XML."""
-    found: dict[str, int] = {}
-    newlines = [i for i, c in enumerate(text) if c == "\n"]
-
-    def note(iri: str, offset: int) -> None:
-        if iri in subjects and iri not in found:
-            found[iri] = bisect.bisect_right(newlines, offset) + 1
-
-    if fmt in LINE_FORMATS:
-        for number, line in enumerate(text.splitlines(), start=1):
-            head = _IRI_REF.match(line.lstrip())
-            if head and head.group(1) in subjects and head.group(1) not in found:
-                found[head.group(1)] = number
-    elif fmt == RdfFormat.JSON_LD:
-        for m in _JSONLD_ID.finditer(text):
-            note(m.group(1), m.start())
-    elif fmt == RdfFormat.RDF_XML:
-        for m in _XML_ABOUT.finditer(text):
-            note(m.group(1) or m.group(2) or "", m.start())
-    else:
-        _turtle_subjects(text, prefixes, note)
-    return found
-
-
-def _turtle_subjects(text: str, prefixes: dict[str, str], note: Any) -> None:
-    """Call `note(iri, offset)` for each IRI that opens a Turtle or TriG statement."""
-    expect = True  # the next term is a statement's subject
-    skip = 0  # terms of a SPARQL-style PREFIX or BASE still to pass
-    directive = False  # inside an @prefix or @base, up to its dot
-    depth = 0  # brackets open: a dot in a collection or blank node ends nothing
-    for m in _TURTLE_TOKEN.finditer(text):
-        token = m.group()
-        if token[0] in "\"'#":  # a string or a comment: nothing in it is a term
-            continue
-        if directive:
-            directive = token != "."
-            continue
-        if skip:
-            skip -= 1
-            continue
-        if token in ("[", "("):
-            depth += 1
-            expect = False
-        elif token in ("]", ")"):
-            depth = max(depth - 1, 0)
-        elif token in (".", "{", "}") and depth == 0:
-            expect = True
-        elif expect and token.lower() in ("@prefix", "@base"):
-            directive = True
-        elif expect and token.upper() in ("PREFIX", "BASE", "GRAPH"):
-            skip = {"PREFIX": 2, "BASE": 1, "GRAPH": 1}[token.upper()]
-        elif expect:
-            if token.startswith("<"):
-                note(token[1:-1], m.start())
-            elif ":" in token:
-                prefix, _, local = token.partition(":")
-                if prefix in prefixes:
-                    note(prefixes[prefix] + local, m.start())
-            expect = False
