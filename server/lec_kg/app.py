@@ -17,12 +17,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .config import Settings
+from .content_encoding import ContentEncodingMiddleware
 from .engine_api import Engine
 from .errors import LecKgError
+from .head import HeadMiddleware, allowed
 from .limits import BodyLimitMiddleware
 from .observability import REQUEST_ID_HEADER, Metrics, ObservabilityMiddleware
 from .results_html import page_policy
@@ -50,6 +54,7 @@ from .routes.deps import (
 from .security_headers import SecurityHeadersMiddleware
 
 LOG = logging.getLogger("lec_kg.app")
+CLIENT_CLOSED_REQUEST = 499
 DESCRIPTION = (
     "An open knowledge graph of international law-enforcement cooperation, served over the "
     "SPARQL 1.1 Protocol at `/sparql`. Reads are open; updates need "
@@ -61,7 +66,8 @@ class LecKgApp(FastAPI):
     """FastAPI with lec-kg's own middleware around it.
 
     Every request passes the request id, access log and metrics, the security headers
-    (`security_headers`), CORS and the body limit, then enters FastAPI: its middleware (whatever
+    (`security_headers`), CORS, the refusal of content codings (`content_encoding`), the body
+    limit and HEAD for every GET route (`head`), then enters FastAPI: its middleware (whatever
     `add_middleware` or `@app.middleware("http")` adds), error handlers and router, which
     matches /sparql like any other route (`sparql.ProtocolRoute`). lec-kg's own layers sit
     outside so that they see every request and response, the errors FastAPI renders included,
@@ -71,9 +77,9 @@ class LecKgApp(FastAPI):
 
     def wrap(self, settings: Settings) -> None:
         """Build the outer middleware stack, innermost first."""
-        inner: ASGIApp = BodyLimitMiddleware(
-            super().__call__, max_body_bytes=settings.max_body_bytes
-        )
+        inner: ASGIApp = HeadMiddleware(super().__call__, self.router.routes)
+        inner = BodyLimitMiddleware(inner, max_body_bytes=settings.max_body_bytes)
+        inner = ContentEncodingMiddleware(inner)
         inner = CORSMiddleware(
             inner,
             allow_origins=["*"],
@@ -120,6 +126,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(LecKgError, _lec_kg_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected_error)
 
     app.include_router(ops.router)  # /sparql is already in: see `routes=` above
@@ -187,10 +194,16 @@ async def _lec_kg_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    """Routing errors (404, 405) in the same JSON shape as the typed errors."""
+    """Routing errors (404, 405) in the same JSON shape as the typed errors; a 405's Allow
+    names every method the path answers (Starlette's names those of one route only)."""
     assert isinstance(exc, StarletteHTTPException)
     body: dict[str, Any] = {"error": _title(exc.status_code), "detail": str(exc.detail)}
-    return JSONUTF8Response(body, status_code=exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        methods = allowed(request.app.router.routes, request.scope)
+        if methods:
+            headers["Allow"] = ", ".join(methods)
+    return JSONUTF8Response(body, status_code=exc.status_code, headers=headers or None)
 
 
 async def _request_error(request: Request, exc: Exception) -> JSONResponse:
@@ -200,6 +213,17 @@ async def _request_error(request: Request, exc: Exception) -> JSONResponse:
         f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
     )
     return JSONUTF8Response({"error": "bad request", "detail": detail}, status_code=400)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client closed the connection before its body was all sent: nothing failed here.
+    Logged at INFO, and 499 (nginx's "client closed request") in the access log; nobody is
+    left to read the answer."""
+    LOG.info(
+        "client disconnected before sending its whole body, request_id=%s",
+        request.scope.get("state", {}).get("request_id"),
+    )
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

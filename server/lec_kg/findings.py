@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rdflib import RDF, BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
@@ -40,6 +40,25 @@ class Finding:
     source_file: str | None = None
     context: str | None = None  # for a blank focus node: what holds it, e.g. "lec:evidence of <x>"
     path_node: Node | None = field(default=None, compare=False, repr=False)
+    component: str | None = None  # IRI of the sh:sourceConstraintComponent that fired
+
+    def rebased(self, canonical: str, base: str) -> Finding:
+        """The finding with every IRI under `canonical` (focus, value, shape, path, the IRIs its
+        message and context name) moved under `base`."""
+        return replace(
+            self,
+            shape=_rebase_text(self.shape, canonical, base),
+            focus=_rebase_node(self.focus, canonical, base),
+            message=self.message.replace(canonical, base),
+            value=None if self.value is None else _rebase_node(self.value, canonical, base),
+            source_file=None
+            if self.source_file is None
+            else _rebase_text(self.source_file, canonical, base),
+            context=None if self.context is None else self.context.replace(canonical, base),
+            path_node=None
+            if self.path_node is None
+            else _rebase_node(self.path_node, canonical, base),
+        )
 
     def to_dict(self) -> dict[str, str | None]:
         """Plain JSON-ready form."""
@@ -61,6 +80,24 @@ class ValidationReport:
 
     findings: tuple[Finding, ...]
     path_graph: Graph = field(default_factory=Graph, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # One order whatever order the engine found them in: the same body, the same report.
+        object.__setattr__(self, "findings", tuple(sorted(self.findings, key=finding_order)))
+
+    def rebased(self, canonical: str, base: str) -> ValidationReport:
+        """The report with every IRI under `canonical` moved under `base` (a deployment's own
+        host: the shapes judge canonical IRIs, a client sent and reads its own)."""
+        if canonical == base:
+            return self
+        paths = self.path_graph
+        if any(isinstance(f.path_node, BNode) for f in self.findings):
+            paths = Graph()
+            for triple in self.path_graph:
+                paths.add(tuple(_rebase_node(t, canonical, base) for t in triple))  # type: ignore[arg-type]
+        return ValidationReport(
+            tuple(f.rebased(canonical, base) for f in self.findings), path_graph=paths
+        )
 
     @property
     def conforms(self) -> bool:
@@ -105,7 +142,9 @@ class ValidationReport:
         return json.dumps(body, indent=2, ensure_ascii=False)
 
     def to_graph(self) -> Graph:
-        """The report as an sh:ValidationReport graph (source file as dcterms:source)."""
+        """The report as an sh:ValidationReport graph (SHACL §3.6): each result with its one
+        sh:sourceConstraintComponent, and where it came from as dcterms:source (the graph's IRI,
+        or the file's name)."""
         g = Graph()
         g.bind("sh", SH)
         for prefix, ns in PREFIXES.items():
@@ -119,15 +158,65 @@ class ValidationReport:
             g.add((r, RDF.type, SH.ValidationResult))
             g.add((r, SH.resultSeverity, SH[f.severity]))
             g.add((r, SH.sourceShape, URIRef(f.shape)))
+            if f.component:
+                g.add((r, SH.sourceConstraintComponent, URIRef(f.component)))
             g.add((r, SH.focusNode, f.focus))
             g.add((r, SH.resultMessage, Literal(f.message, lang="en")))
             if f.path_node is not None:
                 g.add((r, SH.resultPath, _copy_node(f.path_node, self.path_graph, g)))
             if f.value is not None:
                 g.add((r, SH.value, f.value))
-            if f.source_file:
-                g.add((r, DCTERMS.source, Literal(f.source_file)))
+            source = _source_node(f.source_file)
+            if source is not None:
+                g.add((r, DCTERMS.source, source))
         return g
+
+
+def finding_order(f: Finding) -> tuple:
+    """Findings in a stable order: severity, then focus (IRIs before blank nodes, whose labels
+    change between runs), path, shape, message and value."""
+    return (
+        SEVERITY_ORDER.get(f.severity, len(SEVERITY_ORDER)),
+        isinstance(f.focus, BNode),
+        str(f.focus) if not isinstance(f.focus, BNode) else (f.context or ""),
+        f.path or "",
+        f.shape,
+        f.message,
+        "" if f.value is None or isinstance(f.value, BNode) else term_text(f.value),
+    )
+
+
+def node_text(term: Node, context: str | None = None) -> str:
+    """A node as a person reads it in a sentence: <iri>, a literal as written, a blank node as
+    _:label with what holds it (never <label>: it is no IRI)."""
+    if isinstance(term, URIRef):
+        return f"<{term}>"
+    if isinstance(term, BNode):
+        return f"_:{term} ({context})" if context else f"_:{term}"
+    return term_text(term)
+
+
+def _source_node(source: str | None) -> Node | None:
+    """A finding's source as RDF: an IRI (given bare or as <iri>), or a file's name."""
+    if not source:
+        return None
+    bare = source[1:-1] if source.startswith("<") and source.endswith(">") else source
+    if ":" in bare and not bare.startswith("/") and " " not in bare:
+        return URIRef(bare)
+    return Literal(source)
+
+
+def _rebase_text(iri: str, canonical: str, base: str) -> str:
+    for opening in ("", "<"):
+        if iri.startswith(opening + canonical):
+            return opening + base + iri[len(opening + canonical) :]
+    return iri
+
+
+def _rebase_node(term: Node, canonical: str, base: str) -> Node:
+    if isinstance(term, URIRef) and str(term).startswith(canonical):
+        return URIRef(base + str(term)[len(canonical) :])
+    return term
 
 
 def render_path(path: Node, shapes: Graph) -> str:

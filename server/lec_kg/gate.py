@@ -16,6 +16,7 @@ from rdflib import Graph, URIRef
 from rdflib import Literal as RLiteral
 from rdflib.term import Node
 
+from .findings import node_text
 from .namespaces import CANONICAL_BASE
 from .sources import rebase, rebase_term
 
@@ -55,11 +56,12 @@ def validate_fn(validator: Any, base: str = CANONICAL_BASE) -> ValidateFn:
 def report_summary(report: Any, what: str) -> str:
     violations = [f for f in report.findings if getattr(f, "severity", "Violation") == "Violation"]
     text = f"{what} breaks {len(violations)} shape constraint(s)"
-    if violations:
+    if violations:  # the first in the report's own order (`findings.finding_order`)
         f = violations[0]
-        focus = getattr(f, "focus", "?")
+        focus = getattr(f, "focus", None)
+        shown = "?" if focus is None else node_text(focus, getattr(f, "context", None))
         path = getattr(f, "path", None) or "(node)"
-        text += f"; first: <{focus}> {path}: {getattr(f, 'message', f)}"
+        text += f"; first: {shown} {path}: {getattr(f, 'message', f)}"
     return text
 
 
@@ -77,7 +79,8 @@ def warnings_on(report: Any, changed: list[Quad]) -> tuple[str, ...]:
             getattr(f, "severity", "") in ("Warning", "Info")
             and getattr(f, "focus", None) in touched
         ):
-            out.append(f"{f.severity}: <{f.focus}> {f.path or '(node)'}: {f.message}")
+            shown = node_text(f.focus, getattr(f, "context", None))
+            out.append(f"{f.severity}: {shown} {f.path or '(node)'}: {f.message}")
     return tuple(out)
 
 

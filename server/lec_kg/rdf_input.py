@@ -9,21 +9,29 @@ RDF/XML may not carry a DOCTYPE (so no entity, internal or external, is ever exp
 Triples without a graph go into `graph`, the one the caller names (a submission's own graph, the
 Graph Store Protocol's target). A body that names a graph of its own is refused: what it writes
 goes where the request says, and only there. Where the text shows it, each subject gets the line
-it is first named on (`Parsed.lines`), so a report can point back into the body.
+it is described on (`Parsed.lines`, `body_positions`), so a report can point back into the body.
+
+What would not survive is refused too: JSON-LD the JSON-LD algorithm would drop in part
+(`jsonld_input`, which also reads the service's own context by its IRI), and a literal with a
+character XML 1.0 cannot hold (`xml_chars`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
 
-from pyoxigraph import DefaultGraph, NamedNode, Quad, RdfFormat, parse
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, parse
 
+from .body_positions import locate, position, subject_lines
 from .errors import BadRequest, UnsupportedMediaType
+from .jsonld_input import Dropped, refuse_dropped, use_local_contexts
+from .namespaces import CANONICAL_BASE
+from .xml_chars import codepoint, escapes_of, forbidden_in
 
 # Content-Type -> pyoxigraph format (aliases included), in the order the 415 names them.
 FORMATS: dict[str, RdfFormat] = {
@@ -40,13 +48,9 @@ ALIASES = {
     "application/json": "application/ld+json",
 }
 ACCEPTED = tuple(FORMATS)
-LINE_FORMATS = (RdfFormat.N_TRIPLES, RdfFormat.N_QUADS)
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 MAX_DEPTH = 128  # nesting of JSON arrays/objects or XML elements a body may have
 _JSON_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
-_IRI_REF = re.compile(r"<([^<>\s]*)>")
-_QUOTED = re.compile(r'"([^"\s]*)"')
-_PNAME = re.compile(r"(?<![\w.:/-])([A-Za-z][\w.-]*|):([\w.%-]*[\w%])")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Parsed:
     quads: list[Quad]
     media_type: str
     lines: dict[str, int] = field(default_factory=dict)  # subject (N-Triples form) -> line
+    home: str = CANONICAL_BASE  # the deployment's base IRI, which answers about it are under
 
 
 class InputSyntaxError(BadRequest):
@@ -88,10 +93,15 @@ def media_type_of(content_type: str | None) -> str:
 
 
 def parse_body(
-    body: bytes, content_type: str | None, graph: str, base: str | None = None
+    body: bytes,
+    content_type: str | None,
+    graph: str,
+    base: str | None = None,
+    contexts: Mapping[str, Any] | None = None,
 ) -> Parsed:
     """The quads of `body`, every one in `graph`; 415, 400 (with line and column) otherwise.
-    Relative IRIs resolve against `base` (default: the graph's IRI)."""
+    Relative IRIs resolve against `base` (default: the graph's IRI). A JSON-LD context named
+    by one of the IRIs of `contexts` is that object (`jsonld_input`), never fetched."""
     media = media_type_of(content_type)
     fmt = FORMATS[media]
     if body.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_bom(body):
@@ -101,13 +111,17 @@ def parse_body(
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line, column = _position(body, exc.start)
+        line, column = position(body, exc.start)
         raise InputSyntaxError(
             f"the body is not UTF-8 (byte {exc.start} cannot be decoded)", line, column
         ) from None
+    document = None
     if fmt == RdfFormat.JSON_LD:
         _refuse_deep_json(text)
-        _refuse_remote_contexts(text)
+        if contexts:
+            text = use_local_contexts(text, contexts)
+            body = text.encode("utf-8")
+        document = _refuse_remote_contexts(text)
     if fmt == RdfFormat.RDF_XML:
         _refuse_doctype(body)
         _refuse_deep_xml(body)
@@ -124,8 +138,44 @@ def parse_body(
             quads.append(Quad(q.subject, q.predicate, q.object, target))
     except SyntaxError as exc:
         detail = getattr(exc, "msg", None) or str(exc)
-        raise InputSyntaxError(f"{media} syntax error: {detail}", exc.lineno, exc.offset) from None
-    return Parsed(quads, media, _lines(text, quads, fmt))
+        where: tuple[int | None, int | None] = (exc.lineno, exc.offset)
+        if exc.lineno is None:  # the JSON-LD and RDF/XML parsers often say what but not where
+            where = locate(text, fmt, detail)
+        raise InputSyntaxError(f"{media} syntax error: {detail}", *where) from None
+    _refuse_unexportable(text, quads)
+    if document is not None:
+        try:
+            refuse_dropped(document, quads)
+        except Dropped as exc:
+            at = text.find(exc.needle)
+            where = (
+                (None, None) if at < 0 else position(text[:at].encode(), len(text[:at].encode()))
+            )
+            raise InputSyntaxError(exc.detail, *where) from None
+    return Parsed(quads, media, subject_lines(text, quads, fmt))
+
+
+def _refuse_unexportable(text: str, quads: list[Quad]) -> None:
+    """A literal holding a character XML 1.0 cannot write (`xml_chars`) is refused, with the
+    line and column of the character or of its escape in the text."""
+    for q in quads:
+        if isinstance(q.object, Literal):
+            found = forbidden_in(q.object.value)
+            if found is None:
+                continue
+            char = found.group()
+            at = text.find(char)
+            if at < 0:
+                escape = escapes_of(char).search(text)
+                at = -1 if escape is None else escape.start()
+            where = (
+                (None, None) if at < 0 else position(text[:at].encode(), len(text[:at].encode()))
+            )
+            raise InputSyntaxError(
+                f"the literal {q.object} holds {codepoint(char)}, a character XML 1.0 cannot "
+                "hold: the store's RDF/XML exports could not carry it; remove it",
+                *where,
+            )
 
 
 def _unsupported(why: str) -> UnsupportedMediaType:
@@ -146,7 +196,7 @@ def _refuse_doctype(body: bytes) -> None:
     """No DOCTYPE in RDF/XML: it is where entities (and external ones) are declared."""
     found = _DOCTYPE.search(body)
     if found is not None:
-        line, column = _position(body, found.start())
+        line, column = position(body, found.start())
         raise InputSyntaxError(
             f"RDF/XML with a {found.group(1).decode().upper()} declaration is refused: no "
             "entity is expanded or fetched here; send the document without it",
@@ -176,7 +226,7 @@ def _refuse_deep_json(text: str) -> None:
         depth += 1 if bracket in "[{" else -1
         if depth > MAX_DEPTH:
             before = text[: found.start()].encode("utf-8")
-            raise _too_deep(*_position(before, len(before)))
+            raise _too_deep(*position(before, len(before)))
 
 
 def _refuse_deep_xml(body: bytes) -> None:
@@ -194,7 +244,7 @@ def _refuse_deep_xml(body: bytes) -> None:
         nonlocal depth
         depth -= 1
 
-    reader = expat.ParserCreate()
+    reader = expat.ParserCreate(namespace_separator=" ")  # an undeclared prefix: where it is
     reader.StartElementHandler = start
     reader.EndElementHandler = end
     try:
@@ -207,9 +257,10 @@ def _refuse_deep_xml(body: bytes) -> None:
         ) from None
 
 
-def _refuse_remote_contexts(text: str) -> None:
-    """Every @context must be an inline object (or null): a context named by IRI, or one that
-    @imports another, would be fetched; refused before parsing."""
+def _refuse_remote_contexts(text: str) -> Any:
+    """The JSON document, once every @context is known to be an inline object (or null): a
+    context named by IRI, or one that @imports another, would be fetched; refused before
+    parsing."""
     try:
         document = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
@@ -232,6 +283,7 @@ def _refuse_remote_contexts(text: str) -> None:
                 )
             if item is not None and not isinstance(item, dict):
                 raise BadRequest("a JSON-LD @context must be an object or null")
+    return document
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -258,30 +310,3 @@ def _contexts(node: Any) -> Iterator[Any]:
                 stack.append(value)
         elif isinstance(current, list):
             stack.extend(current)
-
-
-def _position(body: bytes, offset: int) -> tuple[int, int]:
-    line = body.count(b"\n", 0, offset) + 1
-    return line, offset - (body.rfind(b"\n", 0, offset) + 1) + 1
-
-
-def _lines(text: str, quads: list[Quad], fmt: RdfFormat) -> dict[str, int]:
-    """The line each named subject is first named on: the first line holding its IRI (whole,
-    prefixed, or for JSON-LD and RDF/XML in quotes). One pass over the text indexes every IRI
-    it names, so a large body costs its length, not its subjects times its lines."""
-    subjects = {q.subject.value for q in quads if isinstance(q.subject, NamedNode)}
-    if not subjects:
-        return {}
-    prefixes = dict(re.findall(r"@?prefix\s+([\w.-]*):\s*<([^>]*)>", text, re.IGNORECASE))
-    quoted = fmt not in LINE_FORMATS
-    first: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        named = _IRI_REF.findall(line)
-        if quoted:
-            named += _QUOTED.findall(line)
-        if prefixes:
-            named += [prefixes[p] + local for p, local in _PNAME.findall(line) if p in prefixes]
-        for iri in named:
-            if iri in subjects and iri not in first:
-                first[iri] = number
-    return {f"<{iri}>": number for iri, number in first.items()}

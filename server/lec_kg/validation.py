@@ -274,7 +274,13 @@ def _finding(
         source_file=source_of.get(focus),
         context=_context(focus, data) if isinstance(focus, BNode) else None,
         path_node=path_node,
+        component=_component(results.value(r, SH.sourceConstraintComponent)),
     )
+
+
+def _component(node: Node | None) -> str | None:
+    """A result's sh:sourceConstraintComponent (every engine's result has one)."""
+    return None if node is None else str(node)
 
 
 def _severity(node: object) -> str:

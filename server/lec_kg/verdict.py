@@ -10,12 +10,17 @@ Turtle or JSON-LD (`as_rdf`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from pyoxigraph import BlankNode, NamedNode, Quad
+from rdflib import URIRef
 
 from .findings import SEVERITY_ORDER, Finding, ValidationReport, term_text
+from .gate import to_rdflib
+from .namespaces import CANONICAL_BASE
 from .negotiation import MediaType, by_name
 
 REPORT_JSON = MediaType("application/json", "results", ("json",))
@@ -35,6 +40,77 @@ def touched_nodes(quads: Iterable[Quad]) -> set[str]:
             elif isinstance(term, BlankNode):
                 out.add(f"_:{term.value}")
     return out
+
+
+def render(
+    report: Any,
+    media: MediaType,
+    *,
+    home: str = CANONICAL_BASE,
+    quads: Iterable[Quad] = (),
+    lines: Mapping[str, int] | None = None,
+    graphs: Collection[str] | None = None,
+    detail: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> bytes:
+    """The verdict on a change as a client reads it, in `media` (`REPORT_OFFERS`): JSON
+    grouped by node (`grouped`, with `detail` when the change was refused), or an
+    sh:ValidationReport in Turtle or JSON-LD. Its IRIs are under `home`, the deployment's base
+    (the shapes judge canonical IRIs); `quads` are what the request sent (the nodes it touches,
+    the values a finding names), `lines` the line each node is described on, `graphs` (when
+    known) the graphs of the store: a finding's source is named only when it is one of them."""
+    sent = list(quads)
+    kept = None
+    if report is not None:
+        kept = relevant(for_client(report, home, sent, graphs), touched_nodes(sent))
+    if detail is not None:
+        detail = detail.replace(CANONICAL_BASE, home)
+    if media.name != "application/json":
+        return as_rdf(kept, media)
+    body = grouped(kept, line_of_lines(lines or {}), detail=detail)
+    if detail is not None:
+        body["conforms"] = False
+    body = {**(extra or {}), **body}
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def for_client(
+    report: Any, home: str, quads: list[Quad], graphs: Collection[str] | None = None
+) -> Any:
+    """The report under the deployment's base; each finding's source as the IRI of its graph,
+    and none when that graph does not exist (the one the request was to write: a dry run, or
+    a refused write); and for a finding whose value is its own focus node (a SPARQL
+    constraint naming no ?value), the object the request gave that property, if just one."""
+    if not isinstance(report, ValidationReport):
+        return report
+    report = report.rebased(CANONICAL_BASE, home)
+    own = {q.graph_name.value for q in quads if isinstance(q.graph_name, NamedNode)}
+    objects: dict[tuple[str, str], list[Quad]] = {}
+    for q in quads:
+        objects.setdefault((term_text(to_rdflib(q.subject)), q.predicate.value), []).append(q)
+    out = []
+    for f in report.findings:
+        source = _graph_of(f.source_file, home)
+        if source is None or source in own or (graphs is not None and source not in graphs):
+            f = replace(f, source_file=None)
+        else:
+            f = replace(f, source_file=f"<{source}>")
+        if f.value is not None and f.value == f.focus and isinstance(f.path_node, URIRef):
+            given = objects.get((term_text(f.focus), str(f.path_node)), [])
+            if len(given) == 1:
+                f = replace(f, value=to_rdflib(given[0].object))
+        out.append(f)
+    return ValidationReport(tuple(out), path_graph=report.path_graph)
+
+
+def _graph_of(source: str | None, home: str) -> str | None:
+    """The graph IRI a finding's source names: `<iri>`, or `graph/NAME.ttl` for a graph of
+    facts (the engine names those as the files they are shipped in, `writes._source_name`)."""
+    if source and source.startswith("<") and source.endswith(">"):
+        return source[1:-1]
+    if source and source.startswith("graph/") and source.endswith(".ttl"):
+        return f"{home}graph/facts/{source[len('graph/') : -len('.ttl')]}"
+    return None
 
 
 def relevant(report: Any, touched: set[str]) -> ValidationReport:

@@ -12,6 +12,7 @@ Location, or 422 with the report, having stored nothing.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -23,8 +24,10 @@ from ..errors import BadRequest, ValidationFailed
 from ..negotiation import Choice, negotiate
 from ..rdf_input import ACCEPTED, Parsed, parse_body
 from ..submissions import Records, check_message, new_id, submit
-from ..verdict import REPORT_OFFERS, as_rdf, grouped, line_of_lines, relevant, touched_nodes
+from ..verdict import REPORT_OFFERS, render
+from ..xml_chars import codepoint, forbidden_in
 from .deps import ready_engine, settings_of
+from .dumps import jsonld_context
 
 router = APIRouter(tags=["facts"])
 
@@ -58,9 +61,24 @@ def choose_report(request: Request) -> Choice:
 
 
 async def read_body(request: Request, graph: str) -> Parsed:
-    """The body's quads, all in `graph` (parsed off the event loop)."""
+    """The body's quads, all in `graph` (parsed off the event loop). A JSON-LD body may name
+    the service's own context by its IRI (`own_contexts`)."""
     body = await request.body()
-    return await run_in_threadpool(parse_body, body, request.headers.get("content-type"), graph)
+    content_type = request.headers.get("content-type")
+    contexts = own_contexts(request) if "json" in (content_type or "").lower() else None
+    parsed = await run_in_threadpool(parse_body, body, content_type, graph, None, contexts)
+    return replace(parsed, home=settings_of(request).base_iri)
+
+
+def own_contexts(request: Request) -> dict[str, Any]:
+    """The context /context.jsonld serves, by the IRIs it is published under: under the
+    base IRI and under the service's own URL. Made from the store, never fetched."""
+    settings = settings_of(request)
+    context = jsonld_context(request, ready_engine(request))
+    return {
+        f"{settings.base_iri}context.jsonld": context,
+        f"{settings.public_base}/context.jsonld": context,
+    }
 
 
 def report_response(
@@ -73,16 +91,18 @@ def report_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """The verdict, in the chosen representation."""
-    kept = None if report is None else relevant(report, touched_nodes(parsed.quads))
-    if choice.media.name != "application/json":
-        return Response(as_rdf(kept, choice.media), status, headers, choice.content_type)
-    body = grouped(kept, line_of_lines(parsed.lines), detail=detail)
-    if detail is not None:
-        body["conforms"] = False
-    body = {**(extra or {}), **body}
-    payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    return Response(payload, status, headers, "application/json; charset=utf-8")
+    """The verdict, in the chosen representation (which Accept picks: `Vary: Accept`)."""
+    headers = {**(headers or {}), "Vary": "Accept"}
+    payload = render(
+        report,
+        choice.media,
+        home=parsed.home,
+        quads=parsed.quads,
+        lines=parsed.lines,
+        detail=detail,
+        extra=extra,
+    )
+    return Response(payload, status, headers, choice.content_type)
 
 
 def refused(choice: Choice, exc: ValidationFailed, parsed: Parsed) -> Response:
@@ -93,7 +113,7 @@ def refused(choice: Choice, exc: ValidationFailed, parsed: Parsed) -> Response:
         parsed,
         422,
         detail=exc.detail,
-        extra={"error": exc.title},
+        extra={k: v for k, v in exc.to_dict().items() if k != "report"},
     )
 
 
@@ -137,6 +157,13 @@ async def facts(request: Request, message: Message = None, source: Source = None
     choice = choose_report(request)
     engine = ready_engine(request)
     note = check_message(message, "message")
+    for name, given in (("message", note), ("source", source or "")):
+        found = forbidden_in(given)
+        if found is not None:
+            raise BadRequest(
+                f"the {name} holds {codepoint(found.group())}, a character XML 1.0 cannot "
+                "hold: the records' RDF/XML exports could not carry it"
+            )
     records = Records(settings.base_iri)
     sid = new_id()
     parsed = await read_body(request, records.names.graph(sid))

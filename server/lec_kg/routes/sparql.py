@@ -31,6 +31,7 @@ from ..engine_api import Engine, QueryRequest, QueryResult
 from ..errors import (
     BadRequest,
     LecKgError,
+    NotAcceptable,
     QuerySyntaxError,
     ValidationFailed,
 )
@@ -49,7 +50,10 @@ from ..protocol import (
     read_operation,
     update_keyword,
 )
+from ..sparql_lexer import decode_codepoints
 from ..submissions import Records
+from ..verdict import REPORT_JSON, REPORT_OFFERS, render
+from ..xml_chars import codepoint, forbidden_in
 from . import service_description
 from .deps import endpoint_url, metrics_of, ready_engine, settings_of
 
@@ -313,6 +317,7 @@ async def _apply_update(request: Request, op: Operation) -> Response:
     engine = ready_engine(request)
     metrics = metrics_of(request)
     start = time.perf_counter()
+    _refuse_unexportable(op.text)
     record = Records(settings.base_iri).write(who, "the update", op.text)  # who, when, what
     try:
         outcome = await run_in_threadpool(
@@ -328,9 +333,10 @@ async def _apply_update(request: Request, op: Operation) -> Response:
                 f"this is a SPARQL query, not an update: send it as query= or {SPARQL_QUERY}"
             ) from exc
         raise
-    except ValidationFailed:
+    except ValidationFailed as exc:
         metrics.updates.labels("rejected").inc()
-        raise
+        graphs = await run_in_threadpool(engine.graph_names)
+        return _refused_update(request, exc, settings.base_iri, graphs)
     finally:
         request.state.query_ms = (time.perf_counter() - start) * 1000
     metrics.updates.labels("committed").inc()
@@ -340,6 +346,44 @@ async def _apply_update(request: Request, op: Operation) -> Response:
         "warnings": list(outcome.warnings),
     }
     return Response(json.dumps(body).encode("utf-8"), media_type="application/json; charset=utf-8")
+
+
+def _refuse_unexportable(text: str) -> None:
+    """An update naming a character XML 1.0 cannot hold (`xml_chars`), raw or as a codepoint
+    escape, is refused: a literal holding it could never be exported as RDF/XML."""
+    decoded, origin = decode_codepoints(text)
+    found = forbidden_in(decoded)
+    if found is not None:
+        at = origin[found.start()] if found.start() < len(origin) else found.start()
+        line = text.count("\n", 0, at) + 1
+        column = at - (text.rfind("\n", 0, at) + 1) + 1
+        raise BadRequest(
+            f"the update holds {codepoint(found.group())} (line {line}, column {column}), a "
+            "character XML 1.0 cannot hold: the store's RDF/XML exports could not carry it",
+            line=line,
+            column=column,
+        )
+
+
+def _refused_update(
+    request: Request, exc: ValidationFailed, home: str, graphs: list[str]
+) -> Response:
+    """A 422 for an update, rendered as /facts renders one (`verdict.render`): JSON grouped by
+    node, or the sh:ValidationReport in Turtle or JSON-LD when Accept asks for it (JSON when
+    it asks for neither: an error is not a 406)."""
+    try:
+        media = negotiate(request.headers.get("accept"), REPORT_OFFERS).media
+    except NotAcceptable:
+        media = REPORT_JSON
+    payload = render(
+        exc.validation_report,
+        media,
+        home=home,
+        graphs=set(graphs),
+        detail=exc.detail,
+        extra={k: v for k, v in exc.to_dict().items() if k != "report"},
+    )
+    return Response(payload, 422, {"Vary": "Accept"}, media.content_type())
 
 
 def _is_query(engine: Engine, text: str) -> bool:
