@@ -451,6 +451,8 @@ def test_a_submission_is_kept_listed_fetched_exported_and_withdrawn(server) -> N
         [REPORT],
     )
     assert entry["withdrawn"] is None and entry["graph"] == graph
+    one = httpx.get(server.url + f"/submissions/{sid}", timeout=TIMEOUT)
+    assert one.status_code == 200 and "Accept" in one.headers["vary"]  # JSON, or RDF by Accept
 
     fetched = httpx.get(server.url + f"/submissions/{sid}", timeout=TIMEOUT)
     assert (
@@ -471,6 +473,13 @@ def test_a_submission_is_kept_listed_fetched_exported_and_withdrawn(server) -> N
         server.url + f"/submissions/{sid}", headers=auth(ALICE), timeout=TIMEOUT
     )
     assert no_reason.status_code == 400 and "says why" in no_reason.json()["detail"]
+    control = httpx.delete(  # the reason goes into the records, which RDF/XML carries
+        server.url + f"/submissions/{sid}",
+        params={"message": "bad \x01 reason"},
+        headers=auth(ALICE),
+        timeout=TIMEOUT,
+    )
+    assert control.status_code == 400 and "U+0001" in control.json()["detail"], control.text
     gone = httpx.delete(
         server.url + f"/submissions/{sid}",
         params={"message": "duplicate of an existing place"},

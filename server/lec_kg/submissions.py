@@ -37,6 +37,7 @@ from pyoxigraph import BlankNode, Literal, NamedNode, Quad, RdfFormat, parse
 
 from .engine_api import Engine, QueryRequest, UpdateOutcome
 from .errors import BadRequest, Conflict, NotFound
+from .xml_chars import codepoint, forbidden_in
 
 PROV = "http://www.w3.org/ns/prov#"
 DCTERMS = "http://purl.org/dc/terms/"
@@ -214,9 +215,17 @@ def _nquads(quads: Sequence[Quad]) -> str:
 
 
 def check_message(message: str | None, what: str) -> str:
+    """A message or reason as the records keep it: at most MAX_MESSAGE_CHARS, and only what XML
+    1.0 can hold (the records' RDF/XML export carries it)."""
     text = (message or "").strip()
     if len(text) > MAX_MESSAGE_CHARS:
         raise BadRequest(f"the {what} is longer than {MAX_MESSAGE_CHARS} characters")
+    found = forbidden_in(text)
+    if found is not None:
+        raise BadRequest(
+            f"the {what} holds {codepoint(found.group())}, a character XML 1.0 cannot hold: "
+            "the records' RDF/XML exports could not carry it"
+        )
     return text
 
 

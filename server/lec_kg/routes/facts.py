@@ -156,12 +156,12 @@ async def facts(request: Request, message: Message = None, source: Source = None
     who = check_write_access(request.headers.get("authorization"), settings)
     choice = choose_report(request)
     engine = ready_engine(request)
-    note = check_message(message, "message")
-    for name, given in (("message", note), ("source", source or "")):
+    note = check_message(message, "message")  # XML 1.0's characters only, as sources
+    for given in source or []:
         found = forbidden_in(given)
         if found is not None:
             raise BadRequest(
-                f"the {name} holds {codepoint(found.group())}, a character XML 1.0 cannot "
+                f"the source holds {codepoint(found.group())}, a character XML 1.0 cannot "
                 "hold: the records' RDF/XML exports could not carry it"
             )
     records = Records(settings.base_iri)

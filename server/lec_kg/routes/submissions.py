@@ -46,9 +46,9 @@ Why = Annotated[str | None, Query(description="why it is withdrawn (required)")]
 Format = Annotated[str | None, Query(description="json, trig, nquads, turtle, nt, jsonld")]
 
 
-def _json(body: Any, status: int = 200) -> Response:
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    return Response(payload, status, media_type="application/json; charset=utf-8")
+    return Response(payload, status, media_type="application/json; charset=utf-8", headers=headers)
 
 
 @router.get("/submissions")
@@ -72,8 +72,8 @@ async def get_submission(request: Request, sid: str, format: Format = None) -> R
     records = Records(settings_of(request).base_iri)
     info = await run_in_threadpool(fetch, engine, records, sid)
     quads = await run_in_threadpool(graph_quads, engine, info["graph"])
-    if choice.media is JSON:
-        return _json({**info, "quads": len(quads)})
+    if choice.media is JSON:  # one of several answers by Accept
+        return _json({**info, "quads": len(quads)}, headers={"Vary": "Accept"})
     record = await run_in_threadpool(record_quads, engine, records, sid)
     fmt = RdfFormat.from_media_type(choice.media.name)
     assert fmt is not None
