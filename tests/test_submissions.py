@@ -633,6 +633,7 @@ def test_what_an_export_cannot_carry_is_refused_by_every_write(server) -> None:
             assert words in reply.json()["detail"], reply.text
     update = "# a comment with \x01 in it\n" + PREFIX_LINES + "INSERT DATA { }"
     reply = httpx.post(server.sparql, data={"update": update}, headers=auth(ALICE), timeout=TIMEOUT)
-    assert reply.status_code == 400 and "U+0001 at line 1" in reply.json()["detail"], reply.text
+    assert reply.status_code == 400 and "U+0001" in reply.json()["detail"], reply.text
+    assert reply.json()["line"] == 1, reply.text
     assert dump(server) == before
     assert httpx.get(server.url + "/dump.rdf", timeout=TIMEOUT).status_code == 200

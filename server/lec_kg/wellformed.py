@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from .errors import NotRepresentable
+from .xml_chars import FORBIDDEN
 
 # Bytes of UTF-8 that are code points XML 1.0 excludes: the C0 controls but TAB, LF and CR
 # (single bytes, never part of a longer sequence), U+FFFE and U+FFFF.
@@ -156,7 +157,7 @@ def rdfxml_statements(statements: Sequence, kind: str) -> Sequence:
     return [Triple(relabel(st.subject), st.predicate, relabel(st.object)) for st in statements]
 
 
-XML_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+XML_FORBIDDEN_TEXT = FORBIDDEN  # the characters XML 1.0 cannot hold, in text (`xml_chars`)
 
 
 def _check_characters(st, kind: str) -> None:

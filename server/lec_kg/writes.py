@@ -45,7 +45,8 @@ from .store import MemoryStore, graph_of, triple_of
 from .update_dataset import worker_request
 from .update_diff import MAX_SOLUTIONS
 from .validation import SUBMISSION_ONLY
-from .wellformed import XML_FORBIDDEN_TEXT, rdfxml_predicate_problem
+from .wellformed import rdfxml_predicate_problem
+from .xml_chars import FORBIDDEN as XML_FORBIDDEN_TEXT
 
 LOG = logging.getLogger("lec_kg.engine")
 # Given what an update removes and adds, the quads that record it (`submissions.Records.write`).
