@@ -84,7 +84,7 @@ def _definitions(document: Any) -> tuple[dict[str, Any], list[str]]:
     """Every term definition and @vocab of every context of the document, taken together."""
     terms: dict[str, Any] = {}
     vocab: list[str] = []
-    for context in _contexts(document):
+    for context in contexts_in(document):
         for item in context if isinstance(context, list) else [context]:
             if not isinstance(item, dict):
                 continue
@@ -96,7 +96,9 @@ def _definitions(document: Any) -> tuple[dict[str, Any], list[str]]:
     return terms, vocab
 
 
-def _contexts(node: Any) -> Iterator[Any]:
+def contexts_in(node: Any) -> Iterator[Any]:
+    """Every @context value anywhere in a JSON document (scoped contexts in term definitions
+    included)."""
     stack = [node]
     while stack:
         current = stack.pop()

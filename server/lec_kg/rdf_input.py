@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
@@ -29,7 +29,7 @@ from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, RdfFormat, parse
 
 from .body_positions import locate, position, subject_lines
 from .errors import BadRequest, UnsupportedMediaType
-from .jsonld_input import Dropped, refuse_dropped, use_local_contexts
+from .jsonld_input import Dropped, contexts_in, refuse_dropped, use_local_contexts
 from .namespaces import CANONICAL_BASE
 from .xml_chars import codepoint, escapes_of, forbidden_in
 
@@ -267,7 +267,7 @@ def _refuse_remote_contexts(text: str) -> Any:
         raise InputSyntaxError(f"JSON syntax error: {exc.msg}", exc.lineno, exc.colno) from None
     except RecursionError:  # a second wall behind _refuse_deep_json
         raise _too_deep(None, None) from None
-    for context in _contexts(document):
+    for context in contexts_in(document):
         for item in context if isinstance(context, list) else [context]:
             if isinstance(item, str):
                 raise BadRequest(
@@ -295,18 +295,3 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise BadRequest(f"the JSON-LD body gives the key {key!r} twice in one object")
         out[key] = value
     return out
-
-
-def _contexts(node: Any) -> Iterator[Any]:
-    """Every @context value anywhere in a JSON document (scoped contexts in term definitions
-    included)."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            for key, value in current.items():
-                if key == "@context":
-                    yield value
-                stack.append(value)
-        elif isinstance(current, list):
-            stack.extend(current)
