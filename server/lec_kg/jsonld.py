@@ -276,27 +276,40 @@ def _write(
         ordered = sorted(subjects.items(), key=lambda item: _ref(item[0]))
         return [compactor.node(s, sorted(pairs, key=str)) for s, pairs in ordered]
 
-    def dump(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
     top = {node["id"]: node for node in nodes(by_graph.pop(None, {}))}
-    pending = ['{"@context":', dump(context["@context"]), ',\n"@graph":[']
+
+    def pieces() -> Iterator[str]:
+        yield '{"@context":' + dump(context["@context"]) + ',\n"@graph":['
+        first = True
+        for name in sorted(k for k in by_graph if k is not None):
+            graph_node = top.pop(name, None) or {"id": name}
+            yield ("\n" if first else ",\n") + dump(graph_node)[:-1] + ',"@graph":['
+            first = False
+            for i, node in enumerate(nodes(by_graph[name])):
+                yield ("\n" if i == 0 else ",\n") + dump(node)
+            yield "]}"
+        for node in top.values():
+            yield ("\n" if first else ",\n") + dump(node)
+            first = False
+        yield "\n]}\n"
+
+    return batched(pieces())
+
+
+def dump(value: Any) -> str:
+    """One JSON value, compact, as the JSON-LD writers write it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def batched(pieces: Iterable[str]) -> Iterator[bytes]:
+    """`pieces` joined into UTF-8 chunks of about CHUNK_CHARS characters, for streaming."""
+    pending: list[str] = []
     size = 0
-    first = True
-    for name in sorted(k for k in by_graph if k is not None):
-        graph_node = top.pop(name, None) or {"id": name}
-        pending.append(("\n" if first else ",\n") + dump(graph_node)[:-1] + ',"@graph":[')
-        first = False
-        for i, node in enumerate(nodes(by_graph[name])):
-            text = ("\n" if i == 0 else ",\n") + dump(node)
-            pending.append(text)
-            size += len(text)
-            if size >= CHUNK_CHARS:
-                yield "".join(pending).encode("utf-8")
-                pending, size = [], 0
-        pending.append("]}")
-    for node in top.values():
-        pending.append(("\n" if first else ",\n") + dump(node))
-        first = False
-    pending.append("\n]}\n")
-    yield "".join(pending).encode("utf-8")
+    for piece in pieces:
+        pending.append(piece)
+        size += len(piece)
+        if size >= CHUNK_CHARS:
+            yield "".join(pending).encode("utf-8")
+            pending, size = [], 0
+    if pending:
+        yield "".join(pending).encode("utf-8")

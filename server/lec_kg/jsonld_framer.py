@@ -14,13 +14,12 @@ tests/test_framing.py checks the output against jsonld.js framing the flat dump.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from pyoxigraph import BlankNode, Literal, NamedNode, Quad
 
-from .jsonld import CHUNK_CHARS, RDF_TYPE, REVERSE_TERMS, Compactor
+from .jsonld import RDF_TYPE, REVERSE_TERMS, Compactor, batched, dump
 
 
 class _Frame:
@@ -267,20 +266,13 @@ def frame_chunks(quads: Iterable[Quad], frame: Mapping[str, Any]) -> Iterator[by
     """The framed document, `{"@context": ..., "@graph": [...]}`, in chunks of UTF-8."""
     nodes = frame_nodes(quads, frame)
 
-    def dump(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    def pieces() -> Iterator[str]:
+        yield '{"@context":' + dump(frame["@context"]) + ',\n"@graph":['
+        for i, node in enumerate(nodes):
+            yield ("\n" if i == 0 else ",\n") + dump(node)
+        yield "\n]}\n"
 
-    pending = ['{"@context":', dump(frame["@context"]), ',\n"@graph":[']
-    size = 0
-    for i, node in enumerate(nodes):
-        text = ("\n" if i == 0 else ",\n") + dump(node)
-        pending.append(text)
-        size += len(text)
-        if size >= CHUNK_CHARS:
-            yield "".join(pending).encode("utf-8")
-            pending, size = [], 0
-    pending.append("\n]}\n")
-    yield "".join(pending).encode("utf-8")
+    return batched(pieces())
 
 
 def kind_of(nodes: dict[str, _Node], iri: str, frames: Mapping[str, Any]) -> str | None:
